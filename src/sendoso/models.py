@@ -1,0 +1,182 @@
+"""Typed data for the Sendoso API: catalog items, send requests, sends, tokens, cost estimates.
+
+Responses are parsed leniently (unknown fields are ignored) because the production API's bodies
+are not part of the published contract; requests are plain data checked by
+:func:`sendoso.validate`, so that every problem can be reported at once rather than the first
+one pydantic trips on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "Address",
+    "CostEstimate",
+    "Gift",
+    "GiftCategory",
+    "GiftVariant",
+    "Send",
+    "SendRequest",
+    "SendStatus",
+    "ShippingEstimate",
+]
+
+
+class GiftCategory(StrEnum):
+    PHYSICAL = "physical"
+    EGIFT = "egift"
+    SWAG = "swag"
+    DONATION = "donation"
+
+
+#: Categories delivered to a desk; everything else is delivered by email.
+ADDRESSED_CATEGORIES = frozenset({GiftCategory.PHYSICAL.value, GiftCategory.SWAG.value})
+
+
+class SendStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    RETURNED = "returned"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({SendStatus.DELIVERED, SendStatus.FAILED, SendStatus.RETURNED})
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+
+class ShippingEstimate(_Lenient):
+    """What shipping one item is expected to cost, from the item's origin country."""
+
+    origin_country: str = "US"
+    domestic: Decimal
+    international: Decimal
+
+
+class GiftVariant(_Lenient):
+    id: str
+    name: str
+    options: dict[str, str] = Field(default_factory=dict)
+    in_stock: bool = True
+
+
+class Gift(_Lenient):
+    """One catalog item."""
+
+    id: str
+    name: str
+    category: str
+    price: Decimal
+    currency: str = "USD"
+    requires_address: bool = False
+    #: ISO 3166-1 alpha-2 codes; ``None`` means no restriction is published.
+    ships_to: list[str] | None = None
+    shipping_estimate: ShippingEstimate | None = None
+    variants: list[GiftVariant] = Field(default_factory=list)
+    description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_requires_address(cls, data: Any) -> Any:
+        # A catalog that omits the flag still tells us by its category.
+        if isinstance(data, dict) and "requires_address" not in data:
+            data = {**data, "requires_address": data.get("category") in ADDRESSED_CATEGORIES}
+        return data
+
+    def variant(self, variant_id: str) -> GiftVariant | None:
+        return next((v for v in self.variants if v.id == variant_id), None)
+
+
+class Address(_Lenient):
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class SendRequest(BaseModel):
+    """The body of ``POST /api/v3/sends`` (inside its ``send`` wrapper).
+
+    Every field is optional here so that a half-filled request can still be validated as a
+    whole; :func:`sendoso.validate` says which required ones are missing.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    gift_id: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    email: str | None = None
+    company: str | None = None
+    title: str | None = None
+    address: Address | None = None
+    message: str | None = None
+    variant_id: str | None = None
+    team_id: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    def to_body(self) -> dict[str, Any]:
+        """The JSON body the API expects, without empty optional fields."""
+        send = self.model_dump(mode="json", exclude_none=True)
+        if not send.get("metadata"):
+            send.pop("metadata", None)
+        return {"send": send}
+
+
+class Send(_Lenient):
+    """A send as the API reports it."""
+
+    id: str
+    status: str
+    gift_id: str | None = None
+    variant_id: str | None = None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    status_reason: str | None = None
+    tracking_number: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    #: The key this SDK sent the create request with (not part of the API's reply).
+    idempotency_key: str | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in {s.value for s in TERMINAL_STATUSES}
+
+
+class CostEstimate(BaseModel):
+    """What one send is expected to cost, as a range (the seed gives the fees as a range)."""
+
+    gift_id: str
+    currency: str
+    item: Decimal
+    fulfillment_low: Decimal = Decimal("0")
+    fulfillment_high: Decimal = Decimal("0")
+    shipping_low: Decimal = Decimal("0")
+    shipping_high: Decimal = Decimal("0")
+
+    @property
+    def low(self) -> Decimal:
+        return self.item + self.fulfillment_low + self.shipping_low
+
+    @property
+    def high(self) -> Decimal:
+        return self.item + self.fulfillment_high + self.shipping_high

@@ -1,0 +1,303 @@
+"""Client-side checks of a send request: pure functions over plain data, no I/O.
+
+The sandbox applies the very same rules, so a request that passes here is one the sandbox
+accepts (bar its documented magic inputs), and the HTTP status each problem maps to is the one
+the seed's error table gives: 400 for a missing field or an invalid address, 404 for an unknown
+gift or variant, 422 for an undeliverable email or a gift not eligible for the country.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+
+import pycountry
+from email_validator import EmailNotValidError, validate_email
+
+from sendoso.errors import FieldProblem
+from sendoso.models import Address, Gift, SendRequest
+
+__all__ = [
+    "MAX_FIELD_LENGTHS",
+    "MAX_MESSAGE_LENGTH",
+    "MAX_METADATA_KEYS",
+    "STATES_REQUIRED",
+    "http_status_for",
+    "normalize",
+    "validate",
+]
+
+#: Longest personalised note, in characters; a note card holds about this much.
+MAX_MESSAGE_LENGTH = 1000
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+MAX_FIELD_LENGTHS: dict[str, int] = {
+    "gift_id": 100,
+    "variant_id": 100,
+    "team_id": 100,
+    "first_name": 100,
+    "last_name": 100,
+    "email": 254,
+    "company": 200,
+    "title": 200,
+    "address.line1": 200,
+    "address.line2": 200,
+    "address.city": 100,
+    "address.state": 100,
+    "address.postal_code": 20,
+    "address.country": 2,
+}
+
+#: Countries whose postal addresses are not deliverable without a state or province.
+STATES_REQUIRED = frozenset({"US", "CA", "AU", "MX", "BR", "IN"})
+
+_POSTAL_CODE_PATTERNS: dict[str, re.Pattern[str]] = {
+    "US": re.compile(r"\d{5}(-\d{4})?"),
+    "CA": re.compile(r"[ABCEGHJ-NPRSTVXY]\d[ABCEGHJ-NPRSTV-Z] ?\d[ABCEGHJ-NPRSTV-Z]\d"),
+    "GB": re.compile(r"(GIR ?0AA|[A-Z]{1,2}\d[A-Z\d]? ?\d[ABD-HJLNP-UW-Z]{2})"),
+    "AU": re.compile(r"\d{4}"),
+    "DE": re.compile(r"\d{5}"),
+    "FR": re.compile(r"\d{5}"),
+    "NL": re.compile(r"\d{4} ?[A-Z]{2}"),
+    "IN": re.compile(r"\d{6}"),
+    "JP": re.compile(r"\d{3}-?\d{4}"),
+}
+
+# Problem codes, and the status the seed's error table gives each.
+MISSING = "missing"
+INVALID = "invalid"
+TOO_LONG = "too_long"
+INVALID_EMAIL = "invalid_email"
+NOT_ELIGIBLE = "not_eligible"
+UNKNOWN_GIFT = "unknown_gift"
+UNKNOWN_VARIANT = "unknown_variant"
+OUT_OF_STOCK = "out_of_stock"
+
+_Add = Callable[[str, str, str], None]
+
+_STATUS_BY_CODE = {
+    MISSING: 400,
+    INVALID: 400,
+    TOO_LONG: 400,
+    UNKNOWN_GIFT: 404,
+    UNKNOWN_VARIANT: 404,
+    INVALID_EMAIL: 422,
+    NOT_ELIGIBLE: 422,
+    OUT_OF_STOCK: 422,
+}
+
+
+def http_status_for(problems: Iterable[FieldProblem]) -> int:
+    """The status the API answers a request having these problems with.
+
+    Shape problems win over lookups, lookups over deliverability, as a server that checks in
+    that order would report them.
+    """
+    statuses = {_STATUS_BY_CODE.get(p.code, 400) for p in problems}
+    for status in (400, 404, 422):
+        if status in statuses:
+            return status
+    return 400
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = unicodedata.normalize("NFC", value).strip()
+    return value or None
+
+
+def normalize(request: SendRequest) -> SendRequest:
+    """Trim whitespace, NFC-normalise text and upper-case codes, without judging anything."""
+    address = None
+    if request.address is not None:
+        a = request.address
+        address = Address(
+            line1=_clean(a.line1),
+            line2=_clean(a.line2),
+            city=_clean(a.city),
+            state=(_clean(a.state) or "").upper() or None,
+            postal_code=(_clean(a.postal_code) or "").upper() or None,
+            country=(_clean(a.country) or "").upper() or None,
+        )
+        if not any(address.model_dump().values()):
+            address = None
+    message = request.message
+    if message is not None:
+        # Line breaks are meaningful in a note; only the ends are trimmed.
+        message = unicodedata.normalize("NFC", message).strip() or None
+    return SendRequest(
+        gift_id=_clean(request.gift_id),
+        first_name=_clean(request.first_name),
+        last_name=_clean(request.last_name),
+        email=_clean(request.email),
+        company=_clean(request.company),
+        title=_clean(request.title),
+        address=address,
+        message=message,
+        variant_id=_clean(request.variant_id),
+        team_id=_clean(request.team_id),
+        metadata={k.strip(): v for k, v in request.metadata.items()},
+    )
+
+
+def _has_control_characters(value: str, *, allow_newlines: bool = False) -> bool:
+    allowed = {"\n", "\r", "\t"} if allow_newlines else set()
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in value) or any(
+        # Bidirectional overrides can make a name or address display as something else.
+        ch in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+        for ch in value
+    )
+
+
+def validate(request: SendRequest, gift: Gift | None = None) -> list[FieldProblem]:
+    """Every problem with ``request``, or an empty list if it can be sent.
+
+    ``gift``, when known, adds the catalog-aware checks: an address for physical items, a
+    country the item ships to, a valid variant. Pass the request through :func:`normalize`
+    first if it comes from user input.
+    """
+    problems: list[FieldProblem] = []
+
+    def add(field: str, code: str, message: str) -> None:
+        problems.append(FieldProblem(field=field, code=code, message=message))
+
+    for field in ("gift_id", "first_name", "last_name", "email"):
+        if not getattr(request, field):
+            add(field, MISSING, f"{field} is required")
+    if not request.message:
+        add("message", MISSING, "message is required (the personalised note sent with the gift)")
+    elif len(request.message) > MAX_MESSAGE_LENGTH:
+        add(
+            "message",
+            TOO_LONG,
+            f"message is {len(request.message)} characters; the limit is {MAX_MESSAGE_LENGTH}",
+        )
+    elif _has_control_characters(request.message, allow_newlines=True):
+        add("message", INVALID, "message contains control or direction-override characters")
+
+    text_fields: list[tuple[str, str | None]] = [
+        (name, getattr(request, name))
+        for name in ("gift_id", "variant_id", "team_id", "first_name", "last_name", "email")
+    ]
+    text_fields += [("company", request.company), ("title", request.title)]
+    if request.address is not None:
+        text_fields += [
+            (f"address.{name}", getattr(request.address, name))
+            for name in ("line1", "line2", "city", "state", "postal_code")
+        ]
+    for field, value in text_fields:
+        if value is None:
+            continue
+        limit = MAX_FIELD_LENGTHS[field]
+        if len(value) > limit:
+            add(field, TOO_LONG, f"{field} is longer than {limit} characters")
+        elif _has_control_characters(value):
+            add(field, INVALID, f"{field} contains control or direction-override characters")
+
+    if request.email and len(request.email) <= MAX_FIELD_LENGTHS["email"]:
+        try:
+            validate_email(request.email, check_deliverability=False)
+        except EmailNotValidError as exc:
+            add("email", INVALID_EMAIL, f"email {request.email!r} is not valid: {exc}")
+
+    _check_metadata(request, add)
+    if request.address is not None:
+        _check_address(request.address, add)
+
+    if gift is not None:
+        _check_against_gift(request, gift, add)
+    return problems
+
+
+def _check_metadata(request: SendRequest, add: _Add) -> None:
+    if len(request.metadata) > MAX_METADATA_KEYS:
+        add("metadata", TOO_LONG, f"metadata has more than {MAX_METADATA_KEYS} keys")
+        return
+    for key, value in request.metadata.items():
+        if not key or len(key) > MAX_METADATA_KEY_LENGTH:
+            add("metadata", INVALID, f"metadata key {key[:50]!r} must be 1-40 characters")
+        elif len(value) > MAX_METADATA_VALUE_LENGTH:
+            add(
+                f"metadata.{key}",
+                TOO_LONG,
+                f"metadata.{key} is longer than {MAX_METADATA_VALUE_LENGTH} characters",
+            )
+
+
+@functools.cache
+def _is_country(alpha_2: str) -> bool:
+    return pycountry.countries.get(alpha_2=alpha_2) is not None
+
+
+@functools.cache
+def _is_subdivision(code: str) -> bool:
+    return pycountry.subdivisions.get(code=code) is not None  # type: ignore[no-untyped-call]
+
+
+def _check_address(address: Address, add: _Add) -> None:
+    for part in ("line1", "city", "postal_code", "country"):
+        if not getattr(address, part):
+            add(f"address.{part}", MISSING, f"address.{part} is required for physical gifts")
+    country = address.country
+    if not country:
+        return
+    if len(country) != 2 or not _is_country(country.upper()):
+        add(
+            "address.country",
+            INVALID,
+            f"address.country {country[:20]!r} is not an ISO 3166-1 alpha-2 code (e.g. US, GB)",
+        )
+        return
+    country = country.upper()
+    state = address.state
+    if country in STATES_REQUIRED and not state:
+        add("address.state", MISSING, f"address.state is required for addresses in {country}")
+    elif state and country in STATES_REQUIRED and not _is_subdivision(f"{country}-{state.upper()}"):
+        add(
+            "address.state",
+            INVALID,
+            f"address.state {state[:20]!r} is not a state or province code of {country}",
+        )
+    pattern = _POSTAL_CODE_PATTERNS.get(country)
+    postal = address.postal_code
+    if pattern is not None and postal and not pattern.fullmatch(postal.upper()):
+        add(
+            "address.postal_code",
+            INVALID,
+            f"address.postal_code {postal[:20]!r} is not a valid {country} postal code",
+        )
+
+
+def _check_against_gift(request: SendRequest, gift: Gift, add: _Add) -> None:
+    if gift.requires_address and request.address is None:
+        add("address", MISSING, f"address is required for physical gifts ({gift.name})")
+    country = (
+        request.address.country.upper() if request.address and request.address.country else None
+    )
+    if country and gift.ships_to is not None and country not in gift.ships_to:
+        add(
+            "address.country",
+            NOT_ELIGIBLE,
+            f"{gift.name} is not available in {country} (ships to {', '.join(gift.ships_to)})",
+        )
+    if request.variant_id is not None:
+        variant = gift.variant(request.variant_id)
+        if variant is None:
+            choices = ", ".join(v.id for v in gift.variants) or "none"
+            add(
+                "variant_id",
+                UNKNOWN_VARIANT,
+                f"variant_id {request.variant_id!r} is not a variant of {gift.id}"
+                f" (choose: {choices})",
+            )
+        elif not variant.in_stock:
+            add(
+                "variant_id", OUT_OF_STOCK, f"variant {variant.name} of {gift.name} is out of stock"
+            )
+    elif gift.variants:
+        choices = ", ".join(f"{v.id} ({v.name})" for v in gift.variants)
+        add("variant_id", MISSING, f"variant_id is required for {gift.name} (choose: {choices})")
