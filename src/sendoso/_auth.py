@@ -1,0 +1,192 @@
+"""The OAuth 2.0 client-credentials token: obtained lazily, refreshed before it expires.
+
+Hand-written rather than delegated to an OAuth library because the seed's token endpoint
+takes a JSON body (standard clients send a form), and because one token request must serve
+every concurrent caller of both the sync and the async client. This module holds the state
+and the rules; the clients hold the lock and do the I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from sendoso._http import Call
+from sendoso._profile import HostProfile
+from sendoso.errors import ResponseParseError
+
+__all__ = ["AccessToken", "FileTokenCache", "TokenCache", "TokenInfo", "TokenManager"]
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    value: str = field(repr=False)
+    #: Wall-clock epoch seconds, so that a cached token means the same in another process.
+    expires_at: float
+    token_type: str = "Bearer"
+    lifetime: float = 7200.0
+
+    def usable_at(self, now: float) -> bool:
+        # Refresh five minutes before a two-hour token expires, or a tenth of the lifetime
+        # before for short ones (the sandbox can issue tokens that live seconds).
+        margin = min(300.0, self.lifetime / 10)
+        return self.expires_at - now > margin
+
+    def info(self) -> TokenInfo:
+        return TokenInfo(
+            token_type=self.token_type,
+            expires_at=datetime.fromtimestamp(self.expires_at, tz=UTC),
+        )
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What may be shown about a token: never its value."""
+
+    token_type: str
+    expires_at: datetime
+
+
+class TokenCache(Protocol):
+    """Keeps a token between processes (the CLI's invocations)."""
+
+    def load(self, key: str) -> AccessToken | None: ...
+
+    def save(self, key: str, token: AccessToken) -> None: ...
+
+
+class FileTokenCache:
+    """One file per (host, client id) in ``directory``, mode 0600, written atomically.
+
+    The file name is a hash, so neither the client id nor anything secret appears in it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def path_for(self, key: str) -> Path:
+        return self.directory / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+
+    def load(self, key: str) -> AccessToken | None:
+        path = self.path_for(key)
+        try:
+            data = json.loads(path.read_text("utf-8"))
+            return AccessToken(
+                value=str(data["access_token"]),
+                expires_at=float(data["expires_at"]),
+                token_type=str(data.get("token_type", "Bearer")),
+                lifetime=float(data.get("lifetime", 7200.0)),
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def save(self, key: str, token: AccessToken) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        payload = {
+            "access_token": token.value,
+            "expires_at": token.expires_at,
+            "token_type": token.token_type,
+            "lifetime": token.lifetime,
+        }
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".token-", suffix=".tmp")
+        try:
+            os.fchmod(fd, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(payload, handle)
+            os.replace(tmp, self.path_for(key))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class TokenManager:
+    """The current token and the rules for replacing it; no locking, no I/O of its own."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        client_id: str,
+        client_secret: str,
+        profile: HostProfile,
+        cache: TokenCache | None = None,
+    ) -> None:
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._profile = profile
+        self._cache = cache
+        self._cache_key = f"{base_url}|{client_id}"
+        self._current: AccessToken | None = None
+        self._cache_checked = False
+
+    @property
+    def current(self) -> AccessToken | None:
+        return self._current
+
+    def usable(self, stale: str | None = None) -> AccessToken | None:
+        """The token to use now, or None if one must be fetched.
+
+        ``stale`` is a token the server just refused: it is not returned again, but a newer
+        one obtained meanwhile by another caller is.
+        """
+        if self._current is None and not self._cache_checked and self._cache is not None:
+            self._cache_checked = True
+            self._current = self._cache.load(self._cache_key)
+        token = self._current
+        if token is None or token.value == stale or not token.usable_at(time.time()):
+            return None
+        return token
+
+    def request(self) -> Call:
+        grant = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+        }
+        if self._profile.token_encoding == "json":
+            return Call("POST", self._profile.token_path, kind="token", json=grant)
+        return Call("POST", self._profile.token_path, kind="token", form=grant)
+
+    def accept(self, response: httpx.Response) -> AccessToken:
+        """Store the token from a successful token response."""
+        data = _json_object(response)
+        value = data.get("access_token")
+        if not isinstance(value, str) or not value:
+            raise ResponseParseError(
+                "token response has no access_token", status_code=response.status_code
+            )
+        try:
+            ttl = float(data.get("expires_in", self._profile.default_token_ttl))
+        except (TypeError, ValueError):
+            ttl = self._profile.default_token_ttl
+        token = AccessToken(
+            value=value,
+            expires_at=time.time() + ttl,
+            token_type=str(data.get("token_type") or "Bearer"),
+            lifetime=ttl,
+        )
+        self._current = token
+        if self._cache is not None:
+            self._cache.save(self._cache_key, token)
+        return token
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise ResponseParseError(
+            "token response is not a JSON object", status_code=response.status_code
+        )
+    return data

@@ -1,0 +1,285 @@
+"""``Sendoso`` and ``AsyncSendoso``: the same client, driven synchronously or asynchronously.
+
+Everything they decide is decided elsewhere, once: settings in ``_config``, host defaults in
+``_profile``, the HTTP policy in ``_http``, the token rules in ``_auth``. Each class only runs
+the policy's generator with its own kind of I/O and lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import TracebackType
+from typing import Any, Literal, Self
+
+import anyio
+import httpx
+
+from sendoso._auth import AccessToken, TokenCache, TokenInfo, TokenManager
+from sendoso._config import load_settings
+from sendoso._http import Authorize, Call, Flow, Policy, RequestSpec, Transmit, call_flow
+from sendoso._pacing import Pacer
+from sendoso._profile import HostProfile, profile_for
+from sendoso._version import __version__
+from sendoso.errors import ConfigurationError
+from sendoso.resources import AsyncGifts, AsyncSends, Gifts, Sends
+
+__all__ = ["AsyncSendoso", "Sendoso"]
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+USER_AGENT = f"sendoso-python/{__version__}"
+Auto = Literal["auto"]
+
+
+class _ClientBase:
+    """Configuration shared by both clients; no I/O."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str | None,
+        client_secret: str | None,
+        base_url: str | None,
+        profile: str | None,
+        max_retries: int,
+        rate_limit: float | Auto | None,
+        trust_idempotency: bool | None,
+        token_cache: TokenCache | None,
+        host_profile: HostProfile | None,
+    ) -> None:
+        settings = load_settings(
+            profile=profile, client_id=client_id, client_secret=client_secret, base_url=base_url
+        )
+        if not settings.client_id or settings.client_secret is None:
+            raise ConfigurationError(
+                "client_id and client_secret are required: pass them, set SENDOSO_CLIENT_ID and "
+                "SENDOSO_CLIENT_SECRET, or add a profile to the config file"
+            )
+        self.base_url = settings.base_url.rstrip("/")
+        host = host_profile or profile_for(self.base_url)
+        if host_profile is not None:
+            profile_for(self.base_url)  # still refuse plain http to a remote host
+        self._host = host
+        if rate_limit == "auto":
+            rate_limit = settings.rate_limit if settings.rate_limit is not None else host.rate_limit
+        if trust_idempotency is None:
+            trust_idempotency = settings.trust_idempotency
+        if trust_idempotency is None:
+            trust_idempotency = host.trusts_idempotency
+        self.pacer = Pacer(rate_limit)
+        self._policy = Policy(max_retries=max_retries, trusts_idempotency=trust_idempotency)
+        self._tokens = TokenManager(
+            base_url=self.base_url,
+            client_id=settings.client_id,
+            client_secret=settings.client_secret.get_secret_value(),
+            profile=host,
+            cache=token_cache,
+        )
+
+    @property
+    def trusts_idempotency(self) -> bool:
+        """Whether an ambiguous send is retried with the same key (else it raises)."""
+        return self._policy.trusts_idempotency
+
+    def _flow(self, call: Call) -> Flow:
+        return call_flow(call, base_url=self.base_url, pacer=self.pacer, policy=self._policy)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
+
+class Sendoso(_ClientBase):
+    """The Sendoso API client.
+
+    Credentials come from the arguments, else ``SENDOSO_CLIENT_ID``,
+    ``SENDOSO_CLIENT_SECRET`` and ``SENDOSO_BASE_URL``, else the config file's profile.
+    ``rate_limit`` is requests per second ("auto": 10/s for the production host, unpaced for
+    a loopback sandbox); ``trust_idempotency`` says whether the server deduplicates on
+    ``Idempotency-Key`` ("None": only the loopback sandbox is trusted).
+    """
+
+    def __init__(
+        self,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        base_url: str | None = None,
+        profile: str | None = None,
+        max_retries: int = 4,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        rate_limit: float | Auto | None = "auto",
+        trust_idempotency: bool | None = None,
+        token_cache: TokenCache | None = None,
+        host_profile: HostProfile | None = None,
+        http_client: httpx.Client | None = None,
+    ) -> None:
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            base_url=base_url,
+            profile=profile,
+            max_retries=max_retries,
+            rate_limit=rate_limit,
+            trust_idempotency=trust_idempotency,
+            token_cache=token_cache,
+            host_profile=host_profile,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.Client(
+            timeout=timeout, headers={"User-Agent": USER_AGENT}
+        )
+        self._token_lock = threading.Lock()
+        self.gifts = Gifts(self._request, self._host)
+        self.sends = Sends(self._request, self._host)
+
+    def authenticate(self) -> TokenInfo:
+        """Obtain (or reuse) an access token; returns its expiry, never its value."""
+        return self._token(None).info()
+
+    def _request(self, call: Call) -> httpx.Response:
+        flow = self._flow(call)
+        outcome: Any = None
+        while True:
+            try:
+                action = flow.send(outcome)
+            except StopIteration as done:
+                response: httpx.Response = done.value
+                return response
+            if isinstance(action, Transmit):
+                outcome = self._transmit(action.request)
+            elif isinstance(action, Authorize):
+                outcome = self._token(action.stale).value
+            else:
+                time.sleep(action.seconds)
+                outcome = None
+
+    def _transmit(self, spec: RequestSpec) -> httpx.Response | httpx.TransportError:
+        request = self._http.build_request(
+            spec.method,
+            spec.url,
+            params=spec.params,
+            json=spec.json,
+            data=spec.form,
+            headers=spec.headers,
+        )
+        try:
+            return self._http.send(request)
+        except httpx.TransportError as exc:
+            return exc
+
+    def _token(self, stale: str | None) -> AccessToken:
+        with self._token_lock:
+            token = self._tokens.usable(stale)
+            if token is None:
+                token = self._tokens.accept(self._request(self._tokens.request()))
+            return token
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class AsyncSendoso(_ClientBase):
+    """The asynchronous twin of :class:`Sendoso`: same arguments, same resources, awaited."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        base_url: str | None = None,
+        profile: str | None = None,
+        max_retries: int = 4,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        rate_limit: float | Auto | None = "auto",
+        trust_idempotency: bool | None = None,
+        token_cache: TokenCache | None = None,
+        host_profile: HostProfile | None = None,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            client_id=client_id,
+            client_secret=client_secret,
+            base_url=base_url,
+            profile=profile,
+            max_retries=max_retries,
+            rate_limit=rate_limit,
+            trust_idempotency=trust_idempotency,
+            token_cache=token_cache,
+            host_profile=host_profile,
+        )
+        self._owns_http = http_client is None
+        self._http = http_client or httpx.AsyncClient(
+            timeout=timeout, headers={"User-Agent": USER_AGENT}
+        )
+        self._token_lock = anyio.Lock()
+        self.gifts = AsyncGifts(self._request, self._host)
+        self.sends = AsyncSends(self._request, self._host)
+
+    async def authenticate(self) -> TokenInfo:
+        """Obtain (or reuse) an access token; returns its expiry, never its value."""
+        return (await self._token(None)).info()
+
+    async def _request(self, call: Call) -> httpx.Response:
+        flow = self._flow(call)
+        outcome: Any = None
+        while True:
+            try:
+                action = flow.send(outcome)
+            except StopIteration as done:
+                response: httpx.Response = done.value
+                return response
+            if isinstance(action, Transmit):
+                outcome = await self._transmit(action.request)
+            elif isinstance(action, Authorize):
+                outcome = (await self._token(action.stale)).value
+            else:
+                await anyio.sleep(action.seconds)
+                outcome = None
+
+    async def _transmit(self, spec: RequestSpec) -> httpx.Response | httpx.TransportError:
+        request = self._http.build_request(
+            spec.method,
+            spec.url,
+            params=spec.params,
+            json=spec.json,
+            data=spec.form,
+            headers=spec.headers,
+        )
+        try:
+            return await self._http.send(request)
+        except httpx.TransportError as exc:
+            return exc
+
+    async def _token(self, stale: str | None) -> AccessToken:
+        async with self._token_lock:
+            token = self._tokens.usable(stale)
+            if token is None:
+                token = self._tokens.accept(await self._request(self._tokens.request()))
+            return token
+
+    async def close(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

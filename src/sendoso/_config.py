@@ -1,0 +1,127 @@
+"""Where the client's settings come from: arguments, then environment, then a profile file.
+
+The profile file (``$SENDOSO_CONFIG``, else ``config.toml`` in the user config directory)
+holds named profiles, like the AWS CLI's::
+
+    default_profile = "sandbox"
+
+    [profiles.sandbox]
+    base_url = "http://127.0.0.1:8787"
+    client_id = "sandbox-client"
+    client_secret = "sandbox-secret"
+
+    [profiles.production]
+    client_id = "..."
+    client_secret = "..."
+
+A profile named explicitly (argument or ``SENDOSO_PROFILE``) outranks the ``SENDOSO_*``
+credential variables, so switching accounts never needs variables edited; without one, the
+variables outrank ``default_profile``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from sendoso._profile import DEFAULT_BASE_URL
+from sendoso.errors import ConfigurationError
+
+__all__ = ["Settings", "config_path", "load_settings"]
+
+_KEYS = ("base_url", "client_id", "client_secret", "rate_limit", "trust_idempotency")
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    base_url: str = DEFAULT_BASE_URL
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    rate_limit: float | None = None
+    trust_idempotency: bool | None = None
+    profile: str | None = None
+
+
+def config_path(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    if environ.get("SENDOSO_CONFIG"):
+        return Path(environ["SENDOSO_CONFIG"]).expanduser()
+    return Path(platformdirs.user_config_dir("sendoso")) / "config.toml"
+
+
+def _read_profiles(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _check_private(path: Path) -> None:
+    # Like ssh with a private key: a secret others can read is already leaked, so refuse it.
+    mode = path.stat().st_mode
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigurationError(
+            f"{path} holds a client secret but is readable by other users "
+            f"(mode {stat.S_IMODE(mode):o}); run: chmod 600 {path}"
+        )
+
+
+def load_settings(
+    *,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    path: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Resolve settings. ``overrides`` (``base_url``, ``client_id``, ``client_secret``,
+    ``rate_limit``, ``trust_idempotency``) win when not ``None``."""
+    environ = os.environ if environ is None else environ
+    unknown = set(overrides) - set(_KEYS)
+    if unknown:
+        raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    path = path or config_path(environ)
+    document = _read_profiles(path)
+    profiles = document.get("profiles", {})
+    explicit = profile or environ.get("SENDOSO_PROFILE") or None
+    chosen = explicit or document.get("default_profile")
+    from_file: dict[str, Any] = {}
+    if chosen:
+        if not isinstance(profiles, dict) or chosen not in profiles:
+            if explicit:
+                known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) else ""
+                raise ConfigurationError(
+                    f"profile {chosen!r} is not in {path}"
+                    + (f" (profiles: {known})" if known else " (no profiles defined)")
+                )
+        else:
+            from_file = {k: v for k, v in dict(profiles[chosen]).items() if k in _KEYS}
+            if "client_secret" in from_file:
+                _check_private(path)
+    from_env = {
+        "base_url": environ.get("SENDOSO_BASE_URL"),
+        "client_id": environ.get("SENDOSO_CLIENT_ID"),
+        "client_secret": environ.get("SENDOSO_CLIENT_SECRET"),
+    }
+    from_env = {k: v for k, v in from_env.items() if v}
+    layers = [from_env, from_file] if explicit else [from_file, from_env]
+    merged: dict[str, Any] = {}
+    for layer in [*layers, {k: v for k, v in overrides.items() if v is not None}]:
+        merged.update(layer)
+    try:
+        return Settings(profile=chosen, **merged)
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid settings in profile {chosen!r}: {exc}") from None

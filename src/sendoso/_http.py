@@ -1,0 +1,353 @@
+"""The one HTTP policy: pacing, retries, Retry-After, token refresh, ambiguity, error mapping.
+
+The policy is written once, as a generator (:func:`call_flow`) that *asks* for I/O instead of
+doing it: it yields :class:`Authorize`, :class:`Wait` and :class:`Transmit` and is resumed
+with the result. The sync and async clients each drive it with a few lines of their own
+(``time.sleep`` vs ``anyio.sleep``, ``httpx.Client`` vs ``httpx.AsyncClient``), so the rules
+cannot drift apart between them.
+
+Hand-written rather than delegated to a retry library (tenacity, stamina) because the retry
+decision depends on the send state machine: whether a failure is *ambiguous* (the request may
+have been processed) and whether the server deduplicates on ``Idempotency-Key``; a generic
+library would only see exceptions.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from sendoso._pacing import Pacer
+from sendoso.errors import (
+    AmbiguousSendError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    FieldProblem,
+    status_error_class,
+)
+
+__all__ = [
+    "Authorize",
+    "Call",
+    "Policy",
+    "RequestSpec",
+    "Transmit",
+    "Wait",
+    "call_flow",
+    "error_from_response",
+    "retry_after_seconds",
+]
+
+logger = logging.getLogger("sendoso")
+
+#: "read": safe to repeat. "token": safe to repeat. "send": creates a gift; repeating it is
+#: safe only when the server deduplicates on the idempotency key.
+CallKind = Literal["read", "send", "token"]
+
+# Failures that happen before the request could reach the server: never ambiguous.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One logical API call, however many attempts it takes."""
+
+    method: str
+    path: str
+    kind: CallKind = "read"
+    params: Mapping[str, str] | None = None
+    json: Any = None
+    form: Mapping[str, str] | None = None
+    idempotency_key: str | None = None
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind != "token"
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_retries: int = 4
+    backoff_base: float = 0.5
+    backoff_cap: float = 30.0
+    #: Longest a call keeps waiting out 429s in total before giving up with RateLimitError.
+    max_rate_limit_wait: float = 300.0
+    trusts_idempotency: bool = False
+
+    def backoff(self, attempt: int) -> float:
+        # Exponential with jitter so that many workers failing together do not return together.
+        ceiling = min(self.backoff_cap, self.backoff_base * (2**attempt))
+        return float(ceiling * random.uniform(0.5, 1.0))
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    method: str
+    url: str
+    params: Mapping[str, str] | None
+    json: Any
+    form: Mapping[str, str] | None
+    headers: dict[str, str] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Authorize:
+    """Asks the driver for a usable access token, never ``stale``."""
+
+    stale: str | None
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Transmit:
+    """Asks the driver to send; it resumes with an ``httpx.Response`` (body read) or the
+    ``httpx.TransportError`` raised."""
+
+    request: RequestSpec
+
+
+Action = Authorize | Wait | Transmit
+Flow = Generator[Action, Any, httpx.Response]
+
+
+def call_flow(call: Call, *, base_url: str, pacer: Pacer, policy: Policy) -> Flow:
+    """Carry ``call`` out under the policy; returns the successful response or raises."""
+    url = base_url.rstrip("/") + call.path
+    retries = 0
+    rate_limited_for = 0.0
+    throttled = 0
+    stale_token: str | None = None
+    refreshed = False
+    while True:
+        headers = {"Accept": "application/json"}
+        token: str | None = None
+        if call.authenticated:
+            token = yield Authorize(stale_token)
+            headers["Authorization"] = f"Bearer {token}"
+        if call.idempotency_key:
+            headers["Idempotency-Key"] = call.idempotency_key
+        delay = pacer.reserve()
+        if delay > 0:
+            yield Wait(delay)
+        started = time.monotonic()
+        outcome = yield Transmit(
+            RequestSpec(call.method, url, call.params, call.json, call.form, headers)
+        )
+        elapsed_ms = (time.monotonic() - started) * 1000
+        attempt = retries + 1
+
+        if isinstance(outcome, httpx.TransportError):
+            logger.debug(
+                "%s %s failed after %.0f ms: %s (attempt %d)",
+                call.method, call.path, elapsed_ms, type(outcome).__name__, attempt,
+            )  # fmt: skip
+            never_sent = isinstance(outcome, _NOT_SENT)
+            if call.kind == "send" and not never_sent and not policy.trusts_idempotency:
+                raise _ambiguous(call, f"the connection failed mid-request ({outcome})")
+            if retries >= policy.max_retries:
+                if call.kind == "send" and not never_sent:
+                    raise _ambiguous(call, f"still failing after {attempt} attempts ({outcome})")
+                raise _connection_error(outcome, attempt)
+            wait = policy.backoff(retries)
+            retries += 1
+            _log_wait(call, wait, "connection error", retries + 1)
+            yield Wait(wait)
+            continue
+
+        response: httpx.Response = outcome
+        status = response.status_code
+        request_id = _request_id(response)
+        logger.debug(
+            "%s %s -> %d in %.0f ms (request id %s, attempt %d)",
+            call.method, call.path, status, elapsed_ms, request_id or "-", attempt,
+        )  # fmt: skip
+        if 200 <= status < 300:
+            return response
+
+        if status == 401 and call.authenticated and not refreshed:
+            # The seed: 401 means the token expired. Refresh it once; a second 401 is final.
+            refreshed = True
+            stale_token = token
+            logger.debug("%s %s: token refused, refreshing it once", call.method, call.path)
+            continue
+
+        in_progress = status == 409 and call.kind == "send" and policy.trusts_idempotency
+        if status == 429 or in_progress:
+            asked = retry_after_seconds(response.headers)
+            wait = policy.backoff(min(throttled, 6)) if asked is None else asked
+            throttled += 1
+            if rate_limited_for + wait > policy.max_rate_limit_wait:
+                raise error_from_response(response, retry_after=wait)
+            rate_limited_for += wait
+            if status == 429:
+                # Everyone sharing this client waits, not just this call: the server counts
+                # all of them.
+                pacer.pause_for(wait)
+            else:
+                yield Wait(wait)
+            _log_wait(call, wait, f"HTTP {status}", attempt + 1)
+            continue
+
+        if status >= 500:
+            if call.kind == "send" and not policy.trusts_idempotency:
+                raise _ambiguous(call, f"the API answered {status}", request_id)
+            if retries < policy.max_retries:
+                wait = policy.backoff(retries)
+                retries += 1
+                _log_wait(call, wait, f"HTTP {status}", retries + 1)
+                yield Wait(wait)
+                continue
+            if call.kind == "send":
+                raise _ambiguous(call, f"still {status} after {attempt} attempts", request_id)
+        raise error_from_response(response)
+
+
+def _log_wait(call: Call, seconds: float, reason: str, next_attempt: int) -> None:
+    logger.debug(
+        "%s %s: %s, waiting %.2f s before attempt %d",
+        call.method, call.path, reason, seconds, next_attempt,
+    )  # fmt: skip
+
+
+def _ambiguous(call: Call, reason: str, request_id: str | None = None) -> AmbiguousSendError:
+    key = call.idempotency_key or ""
+    return AmbiguousSendError(
+        f"outcome of the send is unknown: {reason}. It may or may not have been created; "
+        f"look it up before retrying, and retry only with idempotency key {key}",
+        idempotency_key=key,
+        request_id=request_id,
+    )
+
+
+def _connection_error(exc: httpx.TransportError, attempts: int) -> APIConnectionError:
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    host = urlsplit(str(exc.request.url)).netloc if _has_request(exc) else "the API"
+    return cls(f"could not reach {host} after {attempts} attempts: {type(exc).__name__}: {exc}")
+
+
+def _has_request(exc: httpx.TransportError) -> bool:
+    try:
+        exc.request  # noqa: B018 - httpx raises RuntimeError when no request is attached
+    except RuntimeError:
+        return False
+    return True
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    return response.headers.get("x-request-id") or None
+
+
+def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """How long the server asked us to wait: ``Retry-After`` (seconds or an HTTP-date), else
+    ``X-Rate-Limit-Reset`` (seconds, or an epoch timestamp); None if neither is usable."""
+    now = time.time() if now is None else now
+    value = headers.get("retry-after")
+    if value:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            when = None
+        if when is not None:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, when.timestamp() - now)
+    reset = headers.get("x-rate-limit-reset") or headers.get("x-ratelimit-reset")
+    if reset:
+        try:
+            number = float(reset.strip())
+        except ValueError:
+            return None
+        # Large values are epoch timestamps; small ones are seconds from now.
+        return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
+    return None
+
+
+def error_from_response(
+    response: httpx.Response, *, retry_after: float | None = None
+) -> APIStatusError:
+    """The typed error for an error response, read leniently from whatever body it has."""
+    status = response.status_code
+    error_type: str | None = None
+    message: str | None = None
+    details: list[FieldProblem] = []
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = None
+    request_id = _request_id(response)
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            error_type = _str(error.get("type")) or _str(error.get("code"))
+            message = _str(error.get("message"))
+            details = _details(error.get("details"))
+            request_id = request_id or _str(error.get("request_id"))
+        elif isinstance(error, str):
+            # RFC 6749 token errors: {"error": "invalid_client", "error_description": "..."}
+            error_type = error
+            message = _str(body.get("error_description")) or _str(body.get("message"))
+        else:
+            message = _str(body.get("message"))
+        if not details:
+            details = _details(body.get("errors"))
+    if not message:
+        text = response.text.strip() if body is None else ""
+        reason = response.reason_phrase or "error"
+        snippet = " ".join(text.split())[:200] if text and not text.startswith("<") else ""
+        message = f"HTTP {status} {reason}" + (f": {snippet}" if snippet else "")
+    if retry_after is None:
+        retry_after = retry_after_seconds(response.headers)
+    return status_error_class(status)(
+        message,
+        status_code=status,
+        error_type=error_type,
+        details=details,
+        request_id=request_id,
+        retry_after=retry_after,
+        body=body,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _details(raw: Any) -> list[FieldProblem]:
+    if not isinstance(raw, list):
+        return []
+    problems = []
+    for item in raw:
+        if isinstance(item, dict):
+            problems.append(
+                FieldProblem(
+                    field=_str(item.get("field")) or "",
+                    code=_str(item.get("code")) or "invalid",
+                    message=_str(item.get("message")) or "",
+                )
+            )
+        elif isinstance(item, str):
+            problems.append(FieldProblem(field="", code="invalid", message=item))
+    return problems
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,201 @@
+"""``/api/v3/gifts``: the catalog, every page of it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from pydantic import ValidationError as PydanticValidationError
+
+from sendoso._http import Call
+from sendoso.errors import FieldProblem, NotFoundError, ResponseParseError, ValidationError
+from sendoso.models import Gift
+
+if TYPE_CHECKING:
+    from sendoso._profile import HostProfile
+
+__all__ = ["AsyncGifts", "GiftFilters", "Gifts"]
+
+#: A catalog with more pages than this is treated as a server bug rather than followed forever.
+_MAX_PAGES = 1000
+PER_PAGE = 100
+
+
+@dataclass(frozen=True)
+class GiftFilters:
+    category: str | None = None
+    min_price: Decimal | None = None
+    max_price: Decimal | None = None
+
+    @classmethod
+    def of(
+        cls,
+        category: str | None,
+        min_price: Decimal | float | str | None,
+        max_price: Decimal | float | str | None,
+    ) -> GiftFilters:
+        problems: list[FieldProblem] = []
+        low = _price("min_price", min_price, problems)
+        high = _price("max_price", max_price, problems)
+        if low is not None and high is not None and low > high:
+            problems.append(FieldProblem("max_price", "invalid", "max_price is below min_price"))
+        if problems:
+            raise ValidationError(problems)
+        return cls(category=category or None, min_price=low, max_price=high)
+
+    def params(self) -> dict[str, str]:
+        params = {}
+        if self.category:
+            params["category"] = self.category
+        if self.min_price is not None:
+            params["min_price"] = str(self.min_price)
+        if self.max_price is not None:
+            params["max_price"] = str(self.max_price)
+        return params
+
+    def matches(self, gift: Gift) -> bool:
+        # Re-applied to what the server returns: a server that ignores a filter still
+        # yields the right answer.
+        if self.category and gift.category != self.category:
+            return False
+        if self.min_price is not None and gift.price < self.min_price:
+            return False
+        return not (self.max_price is not None and gift.price > self.max_price)
+
+
+def _price(
+    name: str, value: Decimal | float | str | None, problems: list[FieldProblem]
+) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        problems.append(FieldProblem(name, "invalid", f"{name} {value!r} is not a number"))
+        return None
+    if not price.is_finite() or price < 0:
+        problems.append(FieldProblem(name, "invalid", f"{name} must be zero or more"))
+        return None
+    return price
+
+
+def page_call(profile: HostProfile, filters: GiftFilters, page: int) -> Call:
+    params = {**filters.params(), "page": str(page), "per_page": str(PER_PAGE)}
+    return Call("GET", profile.gifts_path, params=params)
+
+
+def parse_page(response: httpx.Response, page: int) -> tuple[list[Gift], int | None]:
+    """The gifts on one page and the number of the next page, if any."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        raise ResponseParseError(
+            "catalog response is not JSON", status_code=response.status_code
+        ) from None
+    meta: dict[str, Any] = {}
+    items: list[Any] | None
+    if isinstance(body, list):
+        items = body
+    elif isinstance(body, dict):
+        items = next(
+            (body[k] for k in ("gifts", "data", "items") if isinstance(body.get(k), list)), None
+        )
+        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}  # type: ignore[assignment]
+        if items is None:
+            raise ResponseParseError(
+                "catalog response has no list of gifts", status_code=response.status_code
+            )
+    else:
+        raise ResponseParseError("catalog response is not a list", status_code=response.status_code)
+    gifts = []
+    for index, item in enumerate(items):
+        try:
+            gifts.append(Gift.model_validate(item))
+        except PydanticValidationError as exc:
+            raise ResponseParseError(
+                f"catalog item {index} on page {page} could not be read: {_first_error(exc)}",
+                status_code=response.status_code,
+            ) from None
+    next_page = meta.get("next_page")
+    if not isinstance(next_page, int) or next_page <= page:
+        total_pages = meta.get("total_pages")
+        next_page = page + 1 if isinstance(total_pages, int) and total_pages > page else None
+    if not items or page >= _MAX_PAGES:
+        next_page = None
+    return gifts, next_page
+
+
+def _first_error(exc: PydanticValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where}: {error['msg']}"
+
+
+def find(gifts: list[Gift], gift_id: str) -> Gift:
+    for gift in gifts:
+        if gift.id == gift_id:
+            return gift
+    raise NotFoundError(
+        f"gift {gift_id!r} is not in the catalog; list gifts to see what is available",
+        status_code=404,
+        error_type="not_found",
+        details=[FieldProblem("gift_id", "unknown_gift", f"gift {gift_id!r} not found")],
+    )
+
+
+class Gifts:
+    def __init__(self, request: Callable[[Call], httpx.Response], profile: HostProfile) -> None:
+        self._request = request
+        self._profile = profile
+
+    def list(
+        self,
+        *,
+        category: str | None = None,
+        min_price: Decimal | float | str | None = None,
+        max_price: Decimal | float | str | None = None,
+    ) -> list[Gift]:
+        """Every catalog item matching the filters, from every page."""
+        filters = GiftFilters.of(category, min_price, max_price)
+        found: list[Gift] = []
+        page: int | None = 1
+        while page is not None:
+            gifts, page = parse_page(self._request(page_call(self._profile, filters, page)), page)
+            found.extend(gifts)
+        return [g for g in found if filters.matches(g)]
+
+    def get(self, gift_id: str) -> Gift:
+        """One catalog item (the API has no per-item endpoint, so this reads the catalog)."""
+        return find(self.list(), gift_id)
+
+
+class AsyncGifts:
+    def __init__(
+        self, request: Callable[[Call], Awaitable[httpx.Response]], profile: HostProfile
+    ) -> None:
+        self._request = request
+        self._profile = profile
+
+    async def list(
+        self,
+        *,
+        category: str | None = None,
+        min_price: Decimal | float | str | None = None,
+        max_price: Decimal | float | str | None = None,
+    ) -> list[Gift]:
+        """Every catalog item matching the filters, from every page."""
+        filters = GiftFilters.of(category, min_price, max_price)
+        found: list[Gift] = []
+        page: int | None = 1
+        while page is not None:
+            response = await self._request(page_call(self._profile, filters, page))
+            gifts, page = parse_page(response, page)
+            found.extend(gifts)
+        return [g for g in found if filters.matches(g)]
+
+    async def get(self, gift_id: str) -> Gift:
+        """One catalog item (the API has no per-item endpoint, so this reads the catalog)."""
+        return find(await self.list(), gift_id)

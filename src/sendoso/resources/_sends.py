@@ -1,0 +1,200 @@
+"""``/api/v3/sends``: create a send, follow its status."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
+from urllib.parse import quote
+
+import httpx
+from pydantic import ValidationError as PydanticValidationError
+
+from sendoso._http import Call
+from sendoso.errors import FieldProblem, ResponseParseError, ValidationError
+from sendoso.models import Address, Gift, Send, SendRequest
+from sendoso.validation import normalize, validate
+
+if TYPE_CHECKING:
+    from sendoso._profile import HostProfile
+
+__all__ = ["AsyncSends", "SendFields", "Sends", "new_idempotency_key", "request_from_fields"]
+
+
+class SendFields(TypedDict, total=False):
+    """The seed's send fields, as keyword arguments of ``sends.create``."""
+
+    gift_id: Required[str]
+    first_name: Required[str]
+    last_name: Required[str]
+    email: Required[str]
+    message: Required[str]
+    company: str | None
+    title: str | None
+    address: Address | Mapping[str, str | None] | None
+    variant_id: str | None
+    team_id: str | None
+    metadata: Mapping[str, str] | None
+
+
+def new_idempotency_key() -> str:
+    return f"sdk_{uuid.uuid4().hex}"
+
+
+def request_from_fields(fields: Mapping[str, Any]) -> SendRequest:
+    """A :class:`SendRequest` from loose data; wrong types become field problems."""
+    data = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return SendRequest.model_validate(data)
+    except PydanticValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "send"
+            if error["type"] == "extra_forbidden":
+                message = f"{field} is not a field of a send"
+            else:
+                message = f"{field}: {error['msg']}"
+            problems.append(FieldProblem(field, "invalid", message))
+        raise ValidationError(problems) from None
+
+
+def prepare(request: SendRequest, *, gift: Gift | None, check: bool) -> SendRequest:
+    request = normalize(request)
+    if check:
+        problems = validate(request, gift)
+        if problems:
+            raise ValidationError(problems)
+    return request
+
+
+def create_call(profile: HostProfile, request: SendRequest, key: str) -> Call:
+    return Call(
+        "POST", profile.sends_path, kind="send", json=request.to_body(), idempotency_key=key
+    )
+
+
+def retrieve_call(profile: HostProfile, send_id: str) -> Call:
+    if not send_id or not send_id.strip():
+        raise ValidationError([FieldProblem("send_id", "missing", "send_id is required")])
+    return Call("GET", f"{profile.sends_path}/{quote(send_id.strip(), safe='')}")
+
+
+def parse_send(response: httpx.Response, *, idempotency_key: str | None = None) -> Send:
+    """The send in a response, with or without a ``send`` wrapper."""
+
+    def fail(why: str) -> ResponseParseError:
+        created = " The send was created; keep its idempotency key." if idempotency_key else ""
+        return ResponseParseError(
+            f"could not read the send in the API's {response.status_code} response: "
+            f"{why}.{created}",
+            status_code=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+            idempotency_key=idempotency_key,
+        )
+
+    try:
+        body: Any = response.json()
+    except ValueError:
+        raise fail("the body is not JSON") from None
+    if isinstance(body, dict):
+        for wrapper in ("send", "data"):
+            if isinstance(body.get(wrapper), dict):
+                body = body[wrapper]
+                break
+    if not isinstance(body, dict):
+        raise fail("the body is not a JSON object")
+    try:
+        send = Send.model_validate(body)
+    except PydanticValidationError as exc:
+        missing = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        raise fail(f"missing or invalid {missing}") from None
+    if idempotency_key:
+        send = send.model_copy(update={"idempotency_key": idempotency_key})
+    return send
+
+
+class Sends:
+    def __init__(self, request: Callable[[Call], httpx.Response], profile: HostProfile) -> None:
+        self._request = request
+        self._profile = profile
+
+    def create(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        gift: Gift | None = None,
+        validate: bool = True,
+        **fields: Unpack[SendFields],
+    ) -> Send:
+        """Send a gift to one recipient. See :meth:`submit`."""
+        return self.submit(
+            request_from_fields(fields),
+            idempotency_key=idempotency_key,
+            gift=gift,
+            validate=validate,
+        )
+
+    def submit(
+        self,
+        request: SendRequest,
+        *,
+        idempotency_key: str | None = None,
+        gift: Gift | None = None,
+        validate: bool = True,
+    ) -> Send:
+        """Send ``request``. Checks it first (with the catalog item's rules when ``gift`` is
+        given) and raises :class:`ValidationError` listing every problem, sending nothing.
+
+        ``idempotency_key`` identifies this send across retries; one is generated if not
+        given. If the outcome is unknown, :class:`AmbiguousSendError` carries it.
+        """
+        request = prepare(request, gift=gift, check=validate)
+        key = idempotency_key or new_idempotency_key()
+        response = self._request(create_call(self._profile, request, key))
+        return parse_send(response, idempotency_key=key)
+
+    def retrieve(self, send_id: str) -> Send:
+        """The send's current status."""
+        return parse_send(self._request(retrieve_call(self._profile, send_id)))
+
+
+class AsyncSends:
+    def __init__(
+        self, request: Callable[[Call], Awaitable[httpx.Response]], profile: HostProfile
+    ) -> None:
+        self._request = request
+        self._profile = profile
+
+    async def create(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        gift: Gift | None = None,
+        validate: bool = True,
+        **fields: Unpack[SendFields],
+    ) -> Send:
+        """Send a gift to one recipient. See :meth:`submit`."""
+        return await self.submit(
+            request_from_fields(fields),
+            idempotency_key=idempotency_key,
+            gift=gift,
+            validate=validate,
+        )
+
+    async def submit(
+        self,
+        request: SendRequest,
+        *,
+        idempotency_key: str | None = None,
+        gift: Gift | None = None,
+        validate: bool = True,
+    ) -> Send:
+        """Send ``request``; see :meth:`Sends.submit`."""
+        request = prepare(request, gift=gift, check=validate)
+        key = idempotency_key or new_idempotency_key()
+        response = await self._request(create_call(self._profile, request, key))
+        return parse_send(response, idempotency_key=key)
+
+    async def retrieve(self, send_id: str) -> Send:
+        """The send's current status."""
+        return parse_send(await self._request(retrieve_call(self._profile, send_id)))

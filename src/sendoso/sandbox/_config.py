@@ -1,0 +1,39 @@
+"""Settings a sandbox starts with; faults can change most of them at run time."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["SandboxConfig"]
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    """How a sandbox starts.
+
+    ``rate_limit`` is in requests per second on ``/api/v3/*`` (``None``: unlimited);
+    ``token_ttl`` is in seconds of the sandbox's virtual clock; ``db`` is an SQLite file that
+    keeps sends across restarts (``None``: in memory).
+    """
+
+    client_id: str = "sandbox-client"
+    client_secret: str = "sandbox-secret"
+    token_ttl: float = 7200
+    rate_limit: float | None = 10.0
+    latency_ms: float = 0
+    db: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_id or not self.client_secret:
+            raise ValueError("client_id and client_secret must not be empty")
+        if not (math.isfinite(self.token_ttl) and self.token_ttl > 0):
+            raise ValueError(f"token_ttl must be a positive number of seconds, not {self.token_ttl}")
+        if self.rate_limit is not None and not (
+            math.isfinite(self.rate_limit) and self.rate_limit > 0
+        ):
+            raise ValueError(
+                f"rate_limit must be positive (requests/s) or None, not {self.rate_limit}"
+            )
+        if not (math.isfinite(self.latency_ms) and self.latency_ms >= 0):
+            raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms}")

@@ -1,0 +1,89 @@
+"""Shared fixtures: an isolated environment and one real sandbox server over real sockets."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sendoso.sandbox import SandboxConfig, SandboxServer
+
+SANDBOX_CLIENT_ID = "sandbox-client"
+SANDBOX_CLIENT_SECRET = "sandbox-secret"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads the developer's config, credentials or token cache."""
+    for name in (
+        "SENDOSO_CLIENT_ID",
+        "SENDOSO_CLIENT_SECRET",
+        "SENDOSO_BASE_URL",
+        "SENDOSO_PROFILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SENDOSO_CONFIG", str(tmp_path / "config" / "config.toml"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config-home"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    server = SandboxServer(SandboxConfig(rate_limit=None), port=0)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Sandbox:
+    """The running sandbox, with its control endpoints at hand."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        self.url = server.url
+        self.client_id = SANDBOX_CLIENT_ID
+        self.client_secret = SANDBOX_CLIENT_SECRET
+        self._control = httpx.Client(base_url=server.url, timeout=10)
+
+    def reset(self) -> None:
+        self._control.post("/_sandbox/reset").raise_for_status()
+
+    def faults(self, **settings: object) -> dict[str, object]:
+        response = self._control.post("/_sandbox/faults", json=settings)
+        response.raise_for_status()
+        result: dict[str, object] = response.json()
+        return result
+
+    def advance(self, seconds: float) -> None:
+        self._control.post("/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
+
+    def sends(self) -> list[dict[str, object]]:
+        response = self._control.get("/_sandbox/sends")
+        response.raise_for_status()
+        sends: list[dict[str, object]] = response.json()["sends"]
+        return sends
+
+    def stats(self) -> dict[str, object]:
+        response = self._control.get("/_sandbox/stats")
+        response.raise_for_status()
+        stats: dict[str, object] = response.json()
+        return stats
+
+    def close(self) -> None:
+        self._control.close()
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> Iterator[Sandbox]:
+    """The session's sandbox, reset (no sends, no faults, clock at now) for this test."""
+    handle = Sandbox(sandbox_server)
+    handle.reset()
+    try:
+        yield handle
+    finally:
+        handle.reset()
+        handle.close()
