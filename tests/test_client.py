@@ -1,0 +1,419 @@
+"""The SDK against the real sandbox over real sockets: the seed end to end, every row of its
+error table, token lifetime, rate limits and the send state machine's ambiguity rule."""
+
+from __future__ import annotations
+
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+from tests.conftest import Sandbox
+
+from sendoso import (
+    AmbiguousSendError,
+    AsyncSendoso,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    NotFoundError,
+    Sendoso,
+    UnprocessableEntityError,
+    ValidationError,
+)
+
+ADDRESS = {
+    "line1": "1 Main St",
+    "line2": "Suite 5",
+    "city": "Springfield",
+    "state": "IL",
+    "postal_code": "62701",
+    "country": "US",
+}
+
+
+def client_for(sandbox: Sandbox, **options: Any) -> Sendoso:
+    return Sendoso(
+        base_url=sandbox.url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        **options,
+    )
+
+
+def async_client_for(sandbox: Sandbox, **options: Any) -> AsyncSendoso:
+    return AsyncSendoso(
+        base_url=sandbox.url,
+        client_id=sandbox.client_id,
+        client_secret=sandbox.client_secret,
+        **options,
+    )
+
+
+def recipient(email: str = "ada@example.com", **extra: Any) -> dict[str, Any]:
+    return {
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "email": email,
+        "message": "Thanks for your time!",
+        **extra,
+    }
+
+
+def pick(client: Sendoso, category: str, *, variants: bool = False) -> Any:
+    gifts = client.gifts.list(category=category)
+    gifts = [g for g in gifts if bool(g.variants) == variants]
+    us = [g for g in gifts if g.ships_to is None or "US" in g.ships_to]
+    return us[0]
+
+
+def token_requests(sandbox: Sandbox) -> int:
+    return int(sandbox.stats()["token_requests"])  # type: ignore[call-overload]
+
+
+def send_posts(sandbox: Sandbox) -> int:
+    requests: dict[str, int] = sandbox.stats()["requests"]  # type: ignore[assignment]
+    return requests.get("POST /api/v3/sends", 0)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+# --- the seed, end to end ---------------------------------------------------------------
+
+
+def test_catalog_lists_every_page_and_filters(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        gifts = client.gifts.list()
+        assert len(gifts) >= 30
+        assert {g.category for g in gifts} >= {"physical", "egift", "swag", "donation"}
+        assert len({g.id for g in gifts}) == len(gifts)
+        cheap_egifts = client.gifts.list(category="egift", max_price="30")
+        assert cheap_egifts
+        assert all(g.category == "egift" and g.price <= 30 for g in cheap_egifts)
+        mid = client.gifts.list(min_price=Decimal("20"), max_price=50)
+        assert all(Decimal(20) <= g.price <= 50 for g in mid)
+        assert isinstance(mid[0].price, Decimal)
+    with pytest.raises(ValidationError, match="max_price is below min_price"):
+        client_for(sandbox).gifts.list(min_price=50, max_price=10)
+
+
+def test_send_with_every_seed_field_then_track_status(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        gift = pick(client, "swag", variants=True)
+        variant = next(v for v in gift.variants if v.in_stock)
+        send = client.sends.create(
+            gift_id=gift.id,
+            company="Analytical Engines",
+            title="Countess",
+            address=ADDRESS,
+            variant_id=variant.id,
+            team_id="team_42",
+            metadata={"campaign_id": "q4", "contact_id": "003XYZ"},
+            idempotency_key="seed-full-1",
+            gift=gift,
+            **recipient(),
+        )
+        assert send.id
+        assert send.status == "pending"
+        assert send.idempotency_key == "seed-full-1"
+        (recorded,) = sandbox.sends()
+        assert recorded["idempotency_key"] == "seed-full-1"
+        body = recorded["request_body"]["send"]  # type: ignore[index]
+        assert body["variant_id"] == variant.id
+        assert body["metadata"] == {"campaign_id": "q4", "contact_id": "003XYZ"}
+        assert body["address"]["postal_code"] == "62701"
+        assert body["team_id"] == "team_42"
+        assert body["title"] == "Countess"
+
+        seen = [client.sends.retrieve(send.id).status]
+        for hours in (2, 30, 80):
+            sandbox.advance(hours * 3600)
+            seen.append(client.sends.retrieve(send.id).status)
+        assert seen[0] == "pending"
+        assert seen[-1] == "delivered"
+        assert "shipped" in seen or "processing" in seen
+
+
+def test_async_client_has_the_same_shape(sandbox: Sandbox) -> None:
+    async def main() -> None:
+        async with async_client_for(sandbox) as client:
+            gifts = await client.gifts.list(category="egift")
+            gift = next(g for g in gifts if g.ships_to is None or "US" in g.ships_to)
+            send = await client.sends.create(gift_id=gift.id, gift=gift, **recipient())
+            assert (await client.sends.retrieve(send.id)).id == send.id
+            info = await client.authenticate()
+            assert info.token_type == "Bearer"
+
+    anyio.run(main)
+    assert len(sandbox.sends()) == 1
+
+
+# --- the seed's error table -------------------------------------------------------------
+
+
+def test_400_missing_field_carries_per_field_details(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        gift = pick(client, "physical")
+        with pytest.raises(BadRequestError) as caught:
+            client.sends.create(gift_id=gift.id, validate=False, **recipient())
+    fields = {d.field for d in caught.value.details}
+    assert "address" in fields
+    assert caught.value.request_id
+    assert sandbox.sends() == []
+
+
+def test_400_invalid_address(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        gift = pick(client, "physical")
+        bad = {**ADDRESS, "postal_code": "00000"}
+        with pytest.raises(BadRequestError) as caught:
+            client.sends.create(gift_id=gift.id, address=bad, gift=gift, **recipient())
+    assert [d.field for d in caught.value.details] == ["address.postal_code"]
+
+
+def test_404_unknown_gift(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client, pytest.raises(NotFoundError) as caught:
+        client.sends.create(gift_id="gft_does_not_exist", **recipient())
+    assert caught.value.status_code == 404
+    with client_for(sandbox) as client, pytest.raises(NotFoundError):
+        client.sends.retrieve("snd_nope")
+    with client_for(sandbox) as client, pytest.raises(NotFoundError, match="not in the catalog"):
+        client.gifts.get("gft_does_not_exist")
+
+
+def test_422_undeliverable_email_and_ineligible_country(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        egift = pick(client, "egift")
+        with pytest.raises(UnprocessableEntityError) as caught:
+            client.sends.create(gift_id=egift.id, **recipient("ada+undeliverable@example.com"))
+        assert caught.value.details[0].field == "email"
+        us_only = next(g for g in client.gifts.list(category="physical") if g.ships_to == ["US"])
+        abroad = {"line1": "10 Downing St", "city": "London", "postal_code": "SW1A 2AA",
+                  "country": "GB"}  # fmt: skip
+        with pytest.raises(UnprocessableEntityError) as caught:
+            client.sends.create(gift_id=us_only.id, address=abroad, validate=False, **recipient())
+        assert caught.value.details[0].field == "address.country"
+    assert sandbox.sends() == []
+
+
+def test_401_expired_token_is_refreshed_once_and_the_call_succeeds(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        client.gifts.list(category="egift")
+        assert token_requests(sandbox) == 1
+        sandbox.advance(2 * 3600 + 60)  # the server's clock: the token is now expired
+        assert client.gifts.list(category="egift")
+        assert token_requests(sandbox) == 2
+
+
+def test_401_with_wrong_credentials_is_an_authentication_error(sandbox: Sandbox) -> None:
+    client = Sendoso(base_url=sandbox.url, client_id=sandbox.client_id, client_secret="wrong-1")
+    with client, pytest.raises(AuthenticationError) as caught:
+        client.gifts.list()
+    assert "wrong-1" not in str(caught.value)
+    assert caught.value.status_code == 401
+
+
+def test_429_retry_after_is_honoured(sandbox: Sandbox) -> None:
+    sandbox.faults(rate_limit=2)
+    with client_for(sandbox) as client:
+        gift = pick(client, "egift")
+        for i in range(6):
+            client.sends.create(gift_id=gift.id, **recipient(f"user{i}@example.com"))
+    stats = sandbox.stats()
+    assert stats["faults"]["rate_limited"] >= 1  # type: ignore[index]
+    assert len(sandbox.sends()) == 6
+
+
+def test_client_side_pacing_avoids_429s(sandbox: Sandbox) -> None:
+    sandbox.faults(rate_limit=5)
+    with client_for(sandbox, rate_limit=4) as client:
+        for _ in range(8):
+            client.gifts.list(category="donation")
+    assert sandbox.stats()["faults"]["rate_limited"] == 0  # type: ignore[index]
+
+
+# --- the token ----------------------------------------------------------------------------
+
+
+def test_64_concurrent_async_sends_share_one_token(sandbox: Sandbox) -> None:
+    async def main() -> None:
+        async with async_client_for(sandbox) as client:
+            gift = next(g for g in await client.gifts.list(category="egift") if not g.ships_to
+                        or "US" in g.ships_to)  # fmt: skip
+            # a fresh client: the catalog call above must not have warmed the token
+        async with async_client_for(sandbox) as client, anyio.create_task_group() as tg:
+            for i in range(64):
+                tg.start_soon(
+                    lambda i=i: client.sends.create(
+                        gift_id=gift.id, validate=False, **recipient(f"p{i}@example.com")
+                    )
+                )
+
+    anyio.run(main)
+    assert token_requests(sandbox) == 2  # one per client
+    assert len(sandbox.sends()) == 64
+
+
+def test_concurrent_threads_share_one_token(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                client.gifts.list(category="egift")
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    assert token_requests(sandbox) == 1
+
+
+def test_short_lived_tokens_are_refreshed_before_expiry(sandbox: Sandbox) -> None:
+    sandbox.faults(token_ttl=1)
+    with client_for(sandbox) as client:
+        client.authenticate()
+        time.sleep(1.1)
+        client.gifts.list(category="donation")
+    stats = sandbox.stats()
+    assert stats["token_requests"] == 2
+    # Refreshed proactively: the API never had to refuse the old token.
+    assert stats["responses_by_status"].get("401", 0) == 0  # type: ignore[union-attr]
+
+
+def test_authenticate_reports_expiry_not_the_token(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        info = client.authenticate()
+    assert 7000 < (info.expires_at.timestamp() - time.time()) <= 7200
+    assert "sbx" not in repr(info)
+
+
+# --- the send state machine: retry only what cannot double-send -----------------------
+
+
+def test_client_side_validation_lists_every_problem_and_sends_nothing(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        gift = pick(client, "physical")
+        with pytest.raises(ValidationError) as caught:
+            client.sends.create(
+                gift_id=gift.id,
+                first_name="",
+                last_name="L",
+                email="nope",
+                message="x" * 2000,
+                gift=gift,
+            )
+    fields = {p.field for p in caught.value.problems}
+    assert fields == {"first_name", "email", "message", "address"}
+    assert send_posts(sandbox) == 0
+
+
+def test_trusted_server_retries_a_dropped_send_with_the_same_key(sandbox: Sandbox) -> None:
+    sandbox.faults(drop_rate=0.5, seed=7)
+    with client_for(sandbox, max_retries=10) as client:
+        gift = pick(client, "egift")
+        for i in range(6):
+            client.sends.create(gift_id=gift.id, **recipient(f"d{i}@example.com"))
+    sends = sandbox.sends()
+    assert len(sends) == 6
+    assert sandbox.stats()["faults"]["drops"] >= 1  # type: ignore[index]
+    assert len({s["idempotency_key"] for s in sends}) == 6
+
+
+def test_trusted_server_never_duplicates_even_when_every_reply_is_lost(sandbox: Sandbox) -> None:
+    sandbox.faults(drop_rate=1.0)
+    with client_for(sandbox, max_retries=3) as client:
+        gift = pick(client, "egift")
+        with pytest.raises(AmbiguousSendError) as caught:
+            client.sends.create(gift_id=gift.id, idempotency_key="k-lost", **recipient())
+    assert caught.value.idempotency_key == "k-lost"
+    assert send_posts(sandbox) == 4
+    assert [s["idempotency_key"] for s in sandbox.sends()] == ["k-lost"]
+
+
+def test_untrusted_server_turns_a_lost_reply_into_ambiguity_not_a_retry(sandbox: Sandbox) -> None:
+    sandbox.faults(drop_rate=1.0)
+    with client_for(sandbox, trust_idempotency=False) as client:
+        gift = pick(client, "egift")
+        with pytest.raises(AmbiguousSendError) as caught:
+            client.sends.create(gift_id=gift.id, **recipient())
+    assert caught.value.idempotency_key.startswith("sdk_")
+    assert caught.value.idempotency_key in str(caught.value)
+    assert send_posts(sandbox) == 1
+    assert len(sandbox.sends()) == 1
+
+
+def test_untrusted_server_5xx_is_ambiguous_but_gets_are_retried(sandbox: Sandbox) -> None:
+    with client_for(sandbox, trust_idempotency=False) as client:
+        gift = pick(client, "egift")
+        sandbox.faults(error_rate=1.0)
+        with pytest.raises(AmbiguousSendError):
+            client.sends.create(gift_id=gift.id, **recipient())
+        assert send_posts(sandbox) == 1
+
+
+def test_untrusted_server_timeout_is_ambiguous(sandbox: Sandbox) -> None:
+    sandbox.faults(latency_ms=600)
+    with client_for(sandbox, trust_idempotency=False, timeout=0.3) as client:
+        gift = pick(client, "egift")
+        with pytest.raises(AmbiguousSendError):
+            client.sends.create(gift_id=gift.id, **recipient())
+    assert send_posts(sandbox) == 1
+
+
+def test_connection_refused_is_safe_to_retry_and_reported(sandbox: Sandbox) -> None:
+    from sendoso import APIConnectionError
+
+    client = Sendoso(base_url="http://127.0.0.1:9", client_id="x", client_secret="y", max_retries=1)
+    with client, pytest.raises(APIConnectionError, match="after 2 attempts"):
+        client.gifts.list()
+
+
+# --- configuration ------------------------------------------------------------------------
+
+
+def test_settings_from_the_environment(sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDOSO_BASE_URL", sandbox.url)
+    monkeypatch.setenv("SENDOSO_CLIENT_ID", sandbox.client_id)
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", sandbox.client_secret)
+    with Sendoso() as client:
+        assert client.base_url == sandbox.url
+        assert client.gifts.list(category="donation")
+
+
+def test_missing_credentials_say_how_to_fix() -> None:
+    with pytest.raises(ConfigurationError, match="SENDOSO_CLIENT_SECRET"):
+        Sendoso(client_id="x")
+
+
+def test_plain_http_to_a_remote_host_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="refusing plain http"):
+        Sendoso(base_url="http://app.sendoso.com", client_id="x", client_secret="y")
+
+
+def test_production_defaults_pace_and_do_not_trust_idempotency() -> None:
+    client = Sendoso(client_id="x", client_secret="y")
+    assert client.base_url == "https://app.sendoso.com"
+    assert client.pacer.rate == 10
+    assert not client.trusts_idempotency
+    assert "y" not in repr(client)
+
+
+def test_a_caller_provided_http_client_is_used(sandbox: Sandbox) -> None:
+    seen: list[str] = []
+    http = httpx.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]})
+    with client_for(sandbox, http_client=http) as client:
+        client.gifts.list(category="donation")
+    assert seen[:2] == ["/oauth/token", "/api/v3/gifts"]
+    assert not http.is_closed  # the caller owns it
+    http.close()
