@@ -330,15 +330,25 @@ def test_trusted_server_retries_a_dropped_send_with_the_same_key(sandbox: Sandbo
     assert len({s["idempotency_key"] for s in sends}) == 6
 
 
-def test_trusted_server_never_duplicates_even_when_every_reply_is_lost(sandbox: Sandbox) -> None:
-    sandbox.faults(drop_rate=1.0)
-    with client_for(sandbox, max_retries=3) as client:
+def test_trusted_server_recovers_a_lost_reply_from_the_replay(sandbox: Sandbox) -> None:
+    sandbox.faults(drop_rate=1.0)  # every new send's reply is cut after it was committed
+    with client_for(sandbox) as client:
+        gift = pick(client, "egift")
+        send = client.sends.create(gift_id=gift.id, idempotency_key="k-lost", **recipient())
+    assert send.idempotency_key == "k-lost"
+    assert send_posts(sandbox) == 2  # the cut reply, then the replay of the same send
+    assert [s["id"] for s in sandbox.sends()] == [send.id]
+
+
+def test_trusted_server_5xx_retries_are_bounded_and_create_nothing(sandbox: Sandbox) -> None:
+    sandbox.faults(error_rate=1.0)
+    with client_for(sandbox, max_retries=2) as client:
         gift = pick(client, "egift")
         with pytest.raises(AmbiguousSendError) as caught:
-            client.sends.create(gift_id=gift.id, idempotency_key="k-lost", **recipient())
-    assert caught.value.idempotency_key == "k-lost"
-    assert send_posts(sandbox) == 4
-    assert [s["idempotency_key"] for s in sandbox.sends()] == ["k-lost"]
+            client.sends.create(gift_id=gift.id, idempotency_key="k-5xx", **recipient())
+    assert caught.value.idempotency_key == "k-5xx"
+    assert send_posts(sandbox) == 3
+    assert sandbox.sends() == []
 
 
 def test_untrusted_server_turns_a_lost_reply_into_ambiguity_not_a_retry(sandbox: Sandbox) -> None:
@@ -363,9 +373,9 @@ def test_untrusted_server_5xx_is_ambiguous_but_gets_are_retried(sandbox: Sandbox
 
 
 def test_untrusted_server_timeout_is_ambiguous(sandbox: Sandbox) -> None:
-    sandbox.faults(latency_ms=600)
     with client_for(sandbox, trust_idempotency=False, timeout=0.3) as client:
-        gift = pick(client, "egift")
+        gift = pick(client, "egift")  # the token and catalog, before the server slows down
+        sandbox.faults(latency_ms=600)
         with pytest.raises(AmbiguousSendError):
             client.sends.create(gift_id=gift.id, **recipient())
     assert send_posts(sandbox) == 1

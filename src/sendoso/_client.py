@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from types import TracebackType
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import anyio
 import httpx
@@ -29,23 +29,36 @@ __all__ = ["AsyncSendoso", "Sendoso"]
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = f"sendoso-python/{__version__}"
 Auto = Literal["auto"]
+_HttpT = TypeVar("_HttpT", httpx.Client, httpx.AsyncClient)
 
 
-class _ClientBase:
-    """Configuration shared by both clients; no I/O."""
+class _ClientBase(Generic[_HttpT]):
+    """Configuration shared by both clients; no I/O.
+
+    Credentials come from the arguments, else ``SENDOSO_CLIENT_ID``,
+    ``SENDOSO_CLIENT_SECRET`` and ``SENDOSO_BASE_URL``, else the config file's profile.
+    ``rate_limit`` is requests per second ("auto": 10/s for the production host, unpaced for
+    a loopback sandbox); ``trust_idempotency`` says whether the server deduplicates on
+    ``Idempotency-Key`` (``None``: only the loopback sandbox is trusted). ``http_client`` is
+    yours to configure and close; otherwise the client makes and closes its own.
+    """
+
+    _http_class: ClassVar[type[httpx.Client] | type[httpx.AsyncClient]]
 
     def __init__(
         self,
         *,
-        client_id: str | None,
-        client_secret: str | None,
-        base_url: str | None,
-        profile: str | None,
-        max_retries: int,
-        rate_limit: float | Auto | None,
-        trust_idempotency: bool | None,
-        token_cache: TokenCache | None,
-        host_profile: HostProfile | None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        base_url: str | None = None,
+        profile: str | None = None,
+        max_retries: int = 4,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        rate_limit: float | Auto | None = "auto",
+        trust_idempotency: bool | None = None,
+        token_cache: TokenCache | None = None,
+        host_profile: HostProfile | None = None,
+        http_client: _HttpT | None = None,
     ) -> None:
         settings = load_settings(
             profile=profile, client_id=client_id, client_secret=client_secret, base_url=base_url
@@ -56,9 +69,9 @@ class _ClientBase:
                 "SENDOSO_CLIENT_SECRET, or add a profile to the config file"
             )
         self.base_url = settings.base_url.rstrip("/")
-        host = host_profile or profile_for(self.base_url)
-        if host_profile is not None:
-            profile_for(self.base_url)  # still refuse plain http to a remote host
+        # Checked even with an explicit host profile: plain http to a remote host is refused.
+        default_host = profile_for(self.base_url)
+        host = host_profile or default_host
         self._host = host
         if rate_limit == "auto":
             rate_limit = settings.rate_limit if settings.rate_limit is not None else host.rate_limit
@@ -75,6 +88,14 @@ class _ClientBase:
             profile=host,
             cache=token_cache,
         )
+        self._owns_http = http_client is None
+        self._http: _HttpT = http_client or self._http_class(  # type: ignore[assignment]
+            timeout=timeout, headers={"User-Agent": USER_AGENT}
+        )
+        self._bind()
+
+    def _bind(self) -> None:
+        """Where each client attaches its token lock and resources."""
 
     @property
     def trusts_idempotency(self) -> bool:
@@ -84,50 +105,26 @@ class _ClientBase:
     def _flow(self, call: Call) -> Flow:
         return call_flow(call, base_url=self.base_url, pacer=self.pacer, policy=self._policy)
 
+    def _build(self, spec: RequestSpec) -> httpx.Request:
+        return self._http.build_request(
+            spec.method,
+            spec.url,
+            params=spec.params,
+            json=spec.json,
+            data=spec.form,
+            headers=spec.headers,
+        )
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self.base_url!r})"
 
 
-class Sendoso(_ClientBase):
-    """The Sendoso API client.
+class Sendoso(_ClientBase[httpx.Client]):
+    """The Sendoso API client: ``client.gifts``, ``client.sends``, ``client.authenticate()``."""
 
-    Credentials come from the arguments, else ``SENDOSO_CLIENT_ID``,
-    ``SENDOSO_CLIENT_SECRET`` and ``SENDOSO_BASE_URL``, else the config file's profile.
-    ``rate_limit`` is requests per second ("auto": 10/s for the production host, unpaced for
-    a loopback sandbox); ``trust_idempotency`` says whether the server deduplicates on
-    ``Idempotency-Key`` ("None": only the loopback sandbox is trusted).
-    """
+    _http_class = httpx.Client
 
-    def __init__(
-        self,
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        base_url: str | None = None,
-        profile: str | None = None,
-        max_retries: int = 4,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        rate_limit: float | Auto | None = "auto",
-        trust_idempotency: bool | None = None,
-        token_cache: TokenCache | None = None,
-        host_profile: HostProfile | None = None,
-        http_client: httpx.Client | None = None,
-    ) -> None:
-        super().__init__(
-            client_id=client_id,
-            client_secret=client_secret,
-            base_url=base_url,
-            profile=profile,
-            max_retries=max_retries,
-            rate_limit=rate_limit,
-            trust_idempotency=trust_idempotency,
-            token_cache=token_cache,
-            host_profile=host_profile,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(
-            timeout=timeout, headers={"User-Agent": USER_AGENT}
-        )
+    def _bind(self) -> None:
         self._token_lock = threading.Lock()
         self.gifts = Gifts(self._request, self._host)
         self.sends = Sends(self._request, self._host)
@@ -146,26 +143,15 @@ class Sendoso(_ClientBase):
                 response: httpx.Response = done.value
                 return response
             if isinstance(action, Transmit):
-                outcome = self._transmit(action.request)
+                try:
+                    outcome = self._http.send(self._build(action.request))
+                except httpx.TransportError as exc:
+                    outcome = exc
             elif isinstance(action, Authorize):
                 outcome = self._token(action.stale).value
             else:
                 time.sleep(action.seconds)
                 outcome = None
-
-    def _transmit(self, spec: RequestSpec) -> httpx.Response | httpx.TransportError:
-        request = self._http.build_request(
-            spec.method,
-            spec.url,
-            params=spec.params,
-            json=spec.json,
-            data=spec.form,
-            headers=spec.headers,
-        )
-        try:
-            return self._http.send(request)
-        except httpx.TransportError as exc:
-            return exc
 
     def _token(self, stale: str | None) -> AccessToken:
         with self._token_lock:
@@ -190,39 +176,12 @@ class Sendoso(_ClientBase):
         self.close()
 
 
-class AsyncSendoso(_ClientBase):
+class AsyncSendoso(_ClientBase[httpx.AsyncClient]):
     """The asynchronous twin of :class:`Sendoso`: same arguments, same resources, awaited."""
 
-    def __init__(
-        self,
-        *,
-        client_id: str | None = None,
-        client_secret: str | None = None,
-        base_url: str | None = None,
-        profile: str | None = None,
-        max_retries: int = 4,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        rate_limit: float | Auto | None = "auto",
-        trust_idempotency: bool | None = None,
-        token_cache: TokenCache | None = None,
-        host_profile: HostProfile | None = None,
-        http_client: httpx.AsyncClient | None = None,
-    ) -> None:
-        super().__init__(
-            client_id=client_id,
-            client_secret=client_secret,
-            base_url=base_url,
-            profile=profile,
-            max_retries=max_retries,
-            rate_limit=rate_limit,
-            trust_idempotency=trust_idempotency,
-            token_cache=token_cache,
-            host_profile=host_profile,
-        )
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.AsyncClient(
-            timeout=timeout, headers={"User-Agent": USER_AGENT}
-        )
+    _http_class = httpx.AsyncClient
+
+    def _bind(self) -> None:
         self._token_lock = anyio.Lock()
         self.gifts = AsyncGifts(self._request, self._host)
         self.sends = AsyncSends(self._request, self._host)
@@ -241,26 +200,15 @@ class AsyncSendoso(_ClientBase):
                 response: httpx.Response = done.value
                 return response
             if isinstance(action, Transmit):
-                outcome = await self._transmit(action.request)
+                try:
+                    outcome = await self._http.send(self._build(action.request))
+                except httpx.TransportError as exc:
+                    outcome = exc
             elif isinstance(action, Authorize):
                 outcome = (await self._token(action.stale)).value
             else:
                 await anyio.sleep(action.seconds)
                 outcome = None
-
-    async def _transmit(self, spec: RequestSpec) -> httpx.Response | httpx.TransportError:
-        request = self._http.build_request(
-            spec.method,
-            spec.url,
-            params=spec.params,
-            json=spec.json,
-            data=spec.form,
-            headers=spec.headers,
-        )
-        try:
-            return await self._http.send(request)
-        except httpx.TransportError as exc:
-            return exc
 
     async def _token(self, stale: str | None) -> AccessToken:
         async with self._token_lock:
