@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format typecheck unit bench clean
+.PHONY: setup demo test lint format unit clean
 
 setup: $(STAMP)
 

@@ -1,0 +1,64 @@
+"""``sendoso``: the command line, a thin skin over the SDK.
+
+Every rule it applies is a library call (``sendoso.validate``, ``sendoso.estimate_cost``,
+``load_settings``, the client's resources); this package only parses flags and renders results,
+as rich tables or, with ``--json``, as one JSON document on stdout (errors included, as
+``{"error": {"type", "message", "details", "status", "request_id", ...}}``).
+
+Exit codes:
+
+===  ==========================================================================================
+0    success
+1    API error: the API refused or failed (``APIStatusError``, ``APIConnectionError``,
+     ``ResponseParseError``)
+2    usage, validation or configuration error (bad flags, ``ValidationError``,
+     ``ConfigurationError``): nothing was sent
+3    ambiguous outcome (``AmbiguousSendError``): the send may have happened; the idempotency
+     key is printed, to check and to retry with
+130  interrupted (Ctrl+C), or the confirmation prompt was declined
+===  ==========================================================================================
+
+Secrets never reach the output: the client secret is not a flag, the access token is never
+printed, and everything shown on error or logged with ``--verbose`` is redacted as well.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from sendoso.cli._app import app
+from sendoso.cli._exit import ExitCode
+
+__all__ = ["ExitCode", "app", "main"]
+
+
+def main() -> None:
+    """The ``sendoso`` console script: run the app, map what escapes it to an exit code."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted.\n")
+        sys.exit(int(ExitCode.INTERRUPTED))
+    except Exception as exc:
+        sys.exit(int(_last_resort(exc)))
+
+
+def _last_resort(exc: Exception) -> ExitCode:
+    """An exception no command handled: one short, redacted line (a traceback only with -v)."""
+    from sendoso.cli._exit import exit_code_for
+    from sendoso.cli._output import render_error
+    from sendoso.cli._redact import redact
+    from sendoso.errors import SendosoError
+
+    if isinstance(exc, SendosoError):
+        render_error(exc, json_output="--json" in sys.argv[1:])
+        return exit_code_for(exc)
+    if "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]:
+        import traceback
+
+        sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+    sys.stderr.write(
+        redact(f"sendoso: unexpected error: {type(exc).__name__}: {exc}")
+        + "\n(re-run with --verbose for details; please report this)\n"
+    )
+    return ExitCode.API_ERROR

@@ -1,0 +1,97 @@
+"""The ``sendoso`` Typer app: global options and the command tree.
+
+Only typer is imported at module level; the SDK, httpx, pydantic, rich and the sandbox are
+imported inside the commands, so that ``sendoso --help`` starts fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sendoso.cli._commands_auth import auth_app
+from sendoso.cli._commands_demo import demo
+from sendoso.cli._commands_gifts import gifts_app
+from sendoso.cli._commands_sandbox import sandbox_app
+from sendoso.cli._commands_send import send, status
+from sendoso.cli._exit import EXIT_CODES_HELP
+from sendoso.cli._state import State
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="sendoso",
+    help="Send corporate gifts through the Sendoso API: catalog, single sends, status, a local "
+    "sandbox. Human tables by default; --json on a command for scripts.",
+    epilog=EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from sendoso._version import __version__
+
+        typer.echo(f"sendoso {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    profile: Annotated[
+        str | None,
+        typer.Option(help="Profile in the config file ($SENDOSO_CONFIG).", metavar="NAME"),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url", help="API base URL (default: https://app.sendoso.com).", metavar="URL"
+        ),
+    ] = None,
+    client_id: Annotated[
+        str | None,
+        typer.Option(
+            "--client-id",
+            help="OAuth client id. The secret is read from SENDOSO_CLIENT_SECRET or the profile, "
+            "never from a flag.",
+            metavar="ID",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log each API request to stderr (no secrets).")
+    ] = False,
+    no_token_cache: Annotated[
+        bool,
+        typer.Option("--no-token-cache", help="Do not reuse or store the access token on disk."),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Global options apply to every command."""
+    ctx.obj = State(
+        profile=profile,
+        base_url=base_url,
+        client_id=client_id,
+        verbose=verbose,
+        token_cache=not no_token_cache,
+    )
+    if verbose:
+        from sendoso.cli._logging import enable_verbose_logging
+
+        ctx.call_on_close(enable_verbose_logging())
+
+
+app.add_typer(gifts_app, name="gifts")
+app.command("send")(send)
+app.command("status")(status)
+app.add_typer(auth_app, name="auth")
+app.add_typer(sandbox_app, name="sandbox")
+app.command("demo")(demo)

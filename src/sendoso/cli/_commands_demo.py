@@ -1,0 +1,200 @@
+"""``sendoso demo``: the whole story against an in-process sandbox, on loopback only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sendoso.cli._exit import guard
+from sendoso.cli._output import console, cost_range, gifts_table, print_problems, text
+
+if TYPE_CHECKING:
+    import httpx
+    from rich.console import Console
+
+    from sendoso import Sendoso
+    from sendoso.models import CostEstimate, Gift, Send, SendRequest
+
+__all__ = ["demo"]
+
+_CLIENT_ID = "sandbox-client"
+_SECRET = "sandbox-secret"
+_HOUR = 3600
+#: Cumulative virtual time after each step: 1 h, 24 h, 72 h.
+_STEPS = (
+    (1 * _HOUR, "1 hour later"),
+    (23 * _HOUR, "24 hours later"),
+    (48 * _HOUR, "72 hours later"),
+)
+_ADDRESS = {
+    "line1": "1 Market Street",
+    "line2": "Suite 300",
+    "city": "San Francisco",
+    "state": "CA",
+    "postal_code": "94105",
+    "country": "US",
+}
+
+
+@dataclass
+class _Tracked:
+    gift: Gift
+    estimate: CostEstimate
+    send: Send
+
+
+def demo() -> None:
+    """Tour the toolkit on a throwaway local sandbox.
+
+    Authenticates, browses the catalog, validates, sends and follows two gifts, all against
+    an in-process sandbox on loopback: no account, no network.
+    """
+    import httpx
+
+    from sendoso import Sendoso
+    from sendoso.sandbox import SandboxConfig, SandboxServer
+
+    out = console()
+    with guard(json_output=False):
+        out.rule("[bold]Sendoso demo[/bold]: a local sandbox, no account, no network")
+        with SandboxServer(SandboxConfig(rate_limit=None)) as server:
+            out.print(f"Started a sandbox at [cyan]{text(server.url)}[/cyan].")
+            with (
+                Sendoso(base_url=server.url, client_id=_CLIENT_ID, client_secret=_SECRET) as client,
+                httpx.Client(base_url=server.url, timeout=10) as control,
+            ):
+                _story(out, client, control)
+    out.rule("[green]Demo complete[/green]")
+
+
+def _story(out: Console, client: Sendoso, control: httpx.Client) -> None:
+    from datetime import UTC, datetime
+
+    from sendoso import Address, SendRequest, ValidationError
+    from sendoso.models import GiftCategory
+    from sendoso.pricing import estimate_cost
+
+    out.print("\n[bold]1. Authenticate[/bold] (OAuth 2.0 client credentials)")
+    info = client.authenticate()
+    expires = info.expires_at.astimezone(UTC)
+    minutes = int((expires - datetime.now(UTC)).total_seconds() // 60)
+    out.print(
+        f"   {text(info.token_type)} token obtained; expires "
+        f"{expires.isoformat(timespec='seconds').replace('+00:00', 'Z')} (in {minutes} min). "
+        "The token itself is never shown."
+    )
+
+    out.print("\n[bold]2. Browse the catalog[/bold] (a few per category)")
+    catalog: list[Gift] = []
+    for category in GiftCategory:
+        gifts = client.gifts.list(category=category.value)
+        catalog.extend(gifts)
+        table = gifts_table(gifts[:3], width=out.width)
+        table.title = f"{category.value} ({len(gifts)} items)"
+        out.print(table)
+
+    physical = next(
+        g
+        for g in catalog
+        if g.category == GiftCategory.PHYSICAL and (g.ships_to is None or "US" in g.ships_to)
+    )
+    egift = next(
+        g
+        for g in catalog
+        if g.category == GiftCategory.EGIFT and (g.ships_to is None or "US" in g.ships_to)
+    )
+
+    out.print("\n[bold]3. Validate before sending[/bold]: a deliberately bad request")
+    bad = SendRequest(
+        gift_id=physical.id,
+        first_name="Ada",
+        last_name="",
+        email="ada@",
+        address=Address(line1="1 Market Street", country="US", postal_code="9410"),
+        message="",
+    )
+    try:
+        client.sends.submit(bad, gift=physical)
+    except ValidationError as exc:
+        print_problems(
+            exc.problems,
+            heading=f"   Refused locally, nothing sent ({len(exc.problems)} problems):",
+            out=out,
+        )
+
+    out.print("\n[bold]4. Estimate and send[/bold] one physical gift and one eGift")
+    tracked: list[_Tracked] = []
+    variant = next((v.id for v in physical.variants if v.in_stock), None)
+    requests: list[tuple[Gift, SendRequest]] = [
+        (
+            physical,
+            SendRequest(
+                gift_id=physical.id,
+                variant_id=variant,
+                first_name="Ada",
+                last_name="Lovelace",
+                email="ada@example.com",
+                company="Analytical Engines Ltd",
+                title="Head of Research",
+                address=Address(**_ADDRESS),
+                message="Thanks for a great first meeting. Enjoy!",
+                metadata={"campaign_id": "demo"},
+            ),
+        ),
+        (
+            egift,
+            SendRequest(
+                gift_id=egift.id,
+                first_name="Grace",
+                last_name="Hopper",
+                email="grace@example.com",
+                message="Coffee is on us. Thanks for your time!",
+                metadata={"campaign_id": "demo"},
+            ),
+        ),
+    ]
+    for gift, request in requests:
+        estimate = estimate_cost(gift, request.address.country if request.address else None)
+        sent = client.sends.submit(request, gift=gift)
+        tracked.append(_Tracked(gift, estimate, sent))
+        out.print(
+            f"   {text(gift.name)} -> {text(request.email)}: "
+            f"estimated {text(cost_range(estimate))}; "
+            f"sent as [bold]{text(sent.id)}[/bold] ({text(sent.status)})"
+        )
+
+    out.print("\n[bold]5. Follow the sends[/bold] on the sandbox's virtual clock")
+    _show_statuses(out, client, tracked, "now")
+    for seconds, label in _STEPS:
+        control.post("/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
+        _show_statuses(out, client, tracked, label)
+
+    out.print("\n[bold]6. Summary[/bold]")
+    from rich.table import Table
+
+    summary = Table(title="Sends", title_justify="left")
+    for column in ("Send ID", "Gift", "Recipient", "Status", "Est. cost"):
+        summary.add_column(column, no_wrap=column in {"Send ID", "Est. cost"})
+    for item in tracked:
+        summary.add_row(
+            text(item.send.id),
+            text(item.gift.name),
+            text(item.send.email or ""),
+            text(item.send.status),
+            text(cost_range(item.estimate)),
+        )
+    out.print(summary)
+    out.print(
+        "Try it yourself: [bold]sendoso sandbox serve[/bold], then "
+        "[bold]sendoso gifts list[/bold] and [bold]sendoso send --help[/bold]."
+    )
+
+
+def _show_statuses(out: Console, client: Sendoso, tracked: list[_Tracked], label: str) -> None:
+    parts = []
+    for item in tracked:
+        item.send = client.sends.retrieve(item.send.id).model_copy(
+            update={"idempotency_key": item.send.idempotency_key}
+        )
+        parts.append(f"{text(item.gift.category)}: [bold]{text(item.send.status)}[/bold]")
+    out.print(f"   {label:>15}  " + "   ".join(parts))

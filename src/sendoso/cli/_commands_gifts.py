@@ -1,0 +1,49 @@
+"""``sendoso gifts list``: the catalog as a table or JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from sendoso.cli._exit import guard
+from sendoso.cli._output import console, gifts_table, print_json
+from sendoso.cli._state import state_of
+
+__all__ = ["gifts_app"]
+
+gifts_app = typer.Typer(
+    help="Browse the gift catalog.", no_args_is_help=True, rich_markup_mode=None
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (errors too).")]
+
+
+@gifts_app.command("list")
+def list_gifts(
+    ctx: typer.Context,
+    category: Annotated[
+        str | None,
+        typer.Option(help="physical, egift, swag or donation.", metavar="CATEGORY"),
+    ] = None,
+    min_price: Annotated[
+        str | None, typer.Option("--min-price", help="Lowest price, e.g. 20.", metavar="AMOUNT")
+    ] = None,
+    max_price: Annotated[
+        str | None, typer.Option("--max-price", help="Highest price, e.g. 50.", metavar="AMOUNT")
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """List catalog items, with a cost estimate (item + fulfilment + shipping) for each."""
+    state = state_of(ctx)
+    with guard(json_output=json_output), state.client() as client:
+        gifts = client.gifts.list(category=category, min_price=min_price, max_price=max_price)
+    if json_output:
+        print_json([gift.model_dump(mode="json") for gift in gifts])
+        return
+    out = console()
+    if not gifts:
+        out.print("No gifts match these filters.")
+        return
+    out.print(gifts_table(gifts, width=out.width))
+    out.print(f"{len(gifts)} gift{'s' if len(gifts) != 1 else ''}.")

@@ -1,0 +1,64 @@
+"""Exit codes, and the one place that turns an SDK exception into one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import IntEnum
+
+import typer
+
+__all__ = ["EXIT_CODES_HELP", "ExitCode", "exit_code_for", "guard"]
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    #: The API refused or failed (APIStatusError, APIConnectionError, ResponseParseError).
+    API_ERROR = 1
+    #: Bad flags, invalid request or configuration; nothing was sent.
+    USAGE = 2
+    #: AmbiguousSendError: the send may or may not have been created.
+    AMBIGUOUS = 3
+    #: Ctrl-C, or the confirmation prompt was declined.
+    INTERRUPTED = 130
+
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    success
+  1    API error: the API refused or failed (HTTP error, unreachable, unreadable reply)
+  2    usage, validation or configuration error: nothing was sent
+  3    ambiguous outcome: the send may have happened; the idempotency key is printed
+  130  interrupted, or the confirmation was declined
+\b
+Credentials: SENDOSO_CLIENT_ID, SENDOSO_CLIENT_SECRET, SENDOSO_BASE_URL or a profile in
+$SENDOSO_CONFIG (flags > environment > profile). The secret is never taken as a flag."""
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The exit code for an exception the SDK raised (``API_ERROR`` for anything else)."""
+    from sendoso.errors import AmbiguousSendError, ConfigurationError, ValidationError
+
+    if isinstance(exc, ValidationError | ConfigurationError):
+        return ExitCode.USAGE
+    if isinstance(exc, AmbiguousSendError):
+        return ExitCode.AMBIGUOUS
+    if isinstance(exc, KeyboardInterrupt):
+        return ExitCode.INTERRUPTED
+    return ExitCode.API_ERROR
+
+
+@contextmanager
+def guard(*, json_output: bool) -> Iterator[None]:
+    """Render any :class:`sendoso.SendosoError` raised inside and exit with its code."""
+    try:
+        yield
+    except Exception as exc:
+        from sendoso.errors import SendosoError
+
+        if not isinstance(exc, SendosoError):
+            raise
+        from sendoso.cli._output import render_error
+
+        render_error(exc, json_output=json_output)
+        raise typer.Exit(int(exit_code_for(exc))) from None

@@ -1,0 +1,368 @@
+"""Everything the CLI shows: rich tables for people, JSON for scripts, errors for both.
+
+``--json`` means stdout carries exactly one JSON document, errors included; without it, results
+go to stdout as tables and errors to stderr as a short message. Every error text passes through
+:func:`sendoso.cli._redact.redact` first.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from sendoso.cli._redact import redact
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from decimal import Decimal
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from sendoso.errors import FieldProblem, SendosoError
+    from sendoso.models import CostEstimate, Gift, Send
+
+__all__ = [
+    "console",
+    "cost_range",
+    "error_console",
+    "estimate_json",
+    "gifts_table",
+    "money",
+    "print_json",
+    "print_problems",
+    "render_error",
+    "send_table",
+    "ships_to",
+    "text",
+]
+
+
+#: Width for tables when stdout is not a terminal and COLUMNS is unset (rich would use 80).
+PIPE_WIDTH = 120
+
+
+def console() -> Console:
+    import os
+
+    from rich.console import Console
+
+    out = Console(highlight=False)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out = Console(highlight=False, width=PIPE_WIDTH)
+    return out
+
+
+def error_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def text(value: object) -> str:
+    """``value`` as rich markup that shows literally (a gift named "[b]" stays "[b]")."""
+    from rich.markup import escape
+
+    return escape(str(value))
+
+
+def print_json(data: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(value: object) -> str:
+    from datetime import datetime
+    from decimal import Decimal
+
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def money(amount: Decimal, currency: str) -> str:
+    return f"{amount:.2f} {currency}"
+
+
+def cost_range(estimate: CostEstimate) -> str:
+    if estimate.low == estimate.high:
+        return money(estimate.low, estimate.currency)
+    return f"{estimate.low:.2f}\u2013{estimate.high:.2f} {estimate.currency}"
+
+
+def estimate_json(estimate: CostEstimate) -> dict[str, Any]:
+    data: dict[str, Any] = estimate.model_dump(mode="json")
+    data["low"] = str(estimate.low)
+    data["high"] = str(estimate.high)
+    return data
+
+
+def ships_to(countries: Sequence[str] | None, *, limit: int = 4) -> str:
+    if countries is None:
+        return "anywhere"
+    if not countries:
+        return "nowhere"
+    if len(countries) <= limit:
+        return ", ".join(countries)
+    return ", ".join(countries[: limit - 1]) + f" +{len(countries) - limit + 1}"
+
+
+#: Below this many columns, the catalog table stacks name under id and ships-to under category.
+WIDE_TABLE = 110
+
+
+def gifts_table(gifts: Iterable[Gift], *, width: int = PIPE_WIDTH) -> Table:
+    """The catalog as a table that fits ``width`` columns without breaking an id."""
+    from rich import box
+    from rich.table import Table
+
+    from sendoso.pricing import estimate_cost
+
+    gifts = list(gifts)
+    wide = width >= WIDE_TABLE
+    id_width = max((len(g.id) for g in gifts), default=2)
+    table = Table(
+        title="Gift catalog",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column(
+        "ID" if wide else "ID / name",
+        no_wrap=wide,
+        min_width=id_width,
+        overflow="fold",
+        style="cyan" if wide else None,
+    )
+    if wide:
+        table.add_column("Name", ratio=1, min_width=10)
+    table.add_column("Category", no_wrap=wide, max_width=None if wide else 10)
+    table.add_column("Price", justify="right", no_wrap=True)
+    if wide:
+        table.add_column("Ships to", overflow="fold")
+    table.add_column("Var.", justify="right", no_wrap=True)
+    table.add_column("Est. cost", justify="right", no_wrap=True)
+    for gift in gifts:
+        price = text(money(gift.price, gift.currency))
+        variants = str(len(gift.variants)) if gift.variants else "-"
+        cost = text(cost_range(estimate_cost(gift)))
+        countries = text(ships_to(gift.ships_to, limit=3))
+        if wide:
+            table.add_row(
+                text(gift.id),
+                text(gift.name),
+                text(gift.category),
+                price,
+                countries,
+                variants,
+                cost,
+            )
+        else:
+            table.add_row(
+                f"[cyan]{text(gift.id)}[/cyan]\n{text(gift.name)}",
+                f"{text(gift.category)}\n[dim]{countries}[/dim]",
+                price,
+                variants,
+                cost,
+            )
+    return table
+
+
+def send_table(send: Send, *, title: str = "Send") -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    rows: list[tuple[str, object]] = [
+        ("Send ID", send.id),
+        ("Status", send.status),
+        ("Reason", send.status_reason),
+        ("Gift", send.gift_id),
+        ("Variant", send.variant_id),
+        ("Recipient", " ".join(p for p in (send.first_name, send.last_name) if p) or None),
+        ("Email", send.email),
+        ("Tracking", send.tracking_number),
+        ("Created", _when(send.created_at)),
+        ("Updated", _when(send.updated_at)),
+        ("Idempotency key", send.idempotency_key),
+    ]
+    for name, value in rows:
+        if value is not None and value != "":
+            table.add_row(name, text(value))
+    if send.metadata:
+        table.add_row("Metadata", text(", ".join(f"{k}={v}" for k, v in send.metadata.items())))
+    return table
+
+
+def _when(moment: datetime | None) -> str | None:
+    from datetime import UTC
+
+    if moment is None:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def print_problems(
+    problems: Sequence[FieldProblem], *, heading: str, out: Console | None = None
+) -> None:
+    """Every problem, one per line, under ``heading`` (on stderr unless ``out`` is given)."""
+    out = out or error_console()
+    out.print(f"[red]{text(redact(heading))}[/red]")
+    for problem in problems:
+        out.print(f"  - {text(redact(problem.message))}")
+
+
+def _problem_json(problem: FieldProblem) -> dict[str, str]:
+    return {
+        "field": problem.field,
+        "code": problem.code,
+        "message": redact(problem.message),
+    }
+
+
+def error_json(exc: SendosoError) -> dict[str, Any]:
+    """The ``{"error": {...}}`` document for ``exc``; never a secret."""
+    from sendoso.cli._exit import exit_code_for
+    from sendoso.errors import (
+        AmbiguousSendError,
+        APIError,
+        APIStatusError,
+        ResponseParseError,
+        ValidationError,
+    )
+
+    details: list[FieldProblem] = []
+    status: int | None = None
+    request_id: str | None = None
+    api_type: str | None = None
+    message = str(exc)
+    if isinstance(exc, ValidationError):
+        details = exc.problems
+        message = _problem_summary(len(details))
+    if isinstance(exc, APIError):
+        message = exc.message
+        request_id = exc.request_id
+    if isinstance(exc, APIStatusError):
+        details, status, api_type = exc.details, exc.status_code, exc.error_type
+    if isinstance(exc, ResponseParseError):
+        status = exc.status_code
+    error: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": redact(message),
+        "details": [_problem_json(p) for p in details],
+        "status": status,
+        "request_id": request_id,
+        "exit_code": int(exit_code_for(exc)),
+    }
+    if api_type:
+        error["api_type"] = api_type
+    key = getattr(exc, "idempotency_key", None)
+    if isinstance(exc, AmbiguousSendError | ResponseParseError) and key:
+        error["idempotency_key"] = key
+    return {"error": error}
+
+
+def _problem_summary(count: int) -> str:
+    noun = "problem" if count == 1 else "problems"
+    return f"the request has {count} {noun}; nothing was sent"
+
+
+def render_error(exc: SendosoError, *, json_output: bool) -> None:
+    """Show ``exc``: as JSON on stdout with ``--json``, else a short message on stderr."""
+    if json_output:
+        print_json(error_json(exc))
+        return
+    from sendoso.errors import (
+        AmbiguousSendError,
+        APIStatusError,
+        ConfigurationError,
+        ResponseParseError,
+        ValidationError,
+    )
+
+    out = error_console()
+    if isinstance(exc, ValidationError):
+        count = len(exc.problems)
+        noun = "problem" if count == 1 else "problems"
+        print_problems(exc.problems, heading=f"Not sent: the request has {count} {noun}:")
+        return
+    if isinstance(exc, ConfigurationError):
+        out.print(f"[red]Configuration error:[/red] {text(redact(str(exc)))}")
+        return
+    if isinstance(exc, AmbiguousSendError):
+        out.print(f"[red bold]Outcome unknown:[/red bold] {text(redact(exc.message))}")
+        out.print(f"Idempotency key: [bold]{text(exc.idempotency_key)}[/bold]")
+        out.print(
+            "Check whether the gift was sent (Sendoso dashboard, or `sendoso status SEND_ID` if "
+            "you learn its id) before retrying. Retry only with the same key: re-run the same "
+            f"command with --idempotency-key {text(exc.idempotency_key)}"
+        )
+        return
+    if isinstance(exc, APIStatusError):
+        out.print(f"[red]API error {exc.status_code}:[/red] {text(redact(exc.message))}")
+        for detail in exc.details:
+            out.print(f"  - {text(detail.field)}: {text(redact(detail.message))}")
+        if exc.request_id:
+            out.print(f"  (request id {text(exc.request_id)})")
+        return
+    if isinstance(exc, ResponseParseError) and exc.idempotency_key:
+        out.print(f"[red]Unreadable response:[/red] {text(redact(exc.message))}")
+        out.print(f"Idempotency key: [bold]{text(exc.idempotency_key)}[/bold]")
+        return
+    out.print(f"[red]Error:[/red] {text(redact(str(exc)))}")
+
+
+def kv_table(rows: Mapping[str, object], *, title: str | None = None) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in rows.items():
+        if value is not None and value != "":
+            table.add_row(text(name), text(value))
+    return table
+
+
+def simple_error(
+    kind: str, message: str, code: int, *, json_output: bool, **extra: Any
+) -> typer.Exit:
+    """Show an error that is not an SDK exception; returns the ``Exit`` to raise."""
+    if json_output:
+        error: dict[str, Any] = {
+            "type": kind,
+            "message": redact(message),
+            "details": [],
+            "status": None,
+            "request_id": None,
+            "exit_code": code,
+            **extra,
+        }
+        print_json({"error": error})
+    else:
+        error_console().print(f"[red]{text(kind)}:[/red] {text(redact(message))}")
+    return typer.Exit(code)
+
+
+def usage_error(message: str, *, json_output: bool) -> typer.Exit:
+    """Show a usage problem (a bad flag value); returns the ``Exit`` to raise."""
+    from sendoso.cli._exit import ExitCode
+
+    return simple_error("UsageError", message, int(ExitCode.USAGE), json_output=json_output)
+
+
+def stdin_is_interactive() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False

@@ -1,0 +1,226 @@
+"""What the CLI does before it talks to any API: help, flags, usage errors, redaction."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sendoso.cli import ExitCode
+from sendoso.cli._commands_send import parse_metadata
+from sendoso.cli._logging import RedactingFilter
+from sendoso.cli._redact import REDACTED, redact, remember_secret
+
+from ._support import FAKE_SECRET, Invoke, parse_json
+
+_SEND_ARGS = [
+    "send",
+    "--gift-id",
+    "gft_egift_amazon_us_25",
+    "--first-name",
+    "Ada",
+    "--last-name",
+    "Lovelace",
+    "--email",
+    "ada@example.com",
+    "--message",
+    "Thank you!",
+]
+
+
+def test_help_documents_commands_and_exit_codes(cli: Invoke) -> None:
+    result = cli(["--help"])
+    assert result.exit_code == 0
+    for command in ("gifts", "send", "status", "auth", "sandbox", "demo"):
+        assert command in result.stdout
+    assert "Exit codes" in result.stdout
+    for code in ("0 ", "1 ", "2 ", "3 ", "130"):
+        assert code in result.stdout
+    assert "--client-secret" not in result.stdout
+
+
+def test_module_docstring_documents_exit_codes() -> None:
+    import sendoso.cli
+
+    doc = sendoso.cli.__doc__ or ""
+    for code in ExitCode:
+        assert str(int(code)) in doc
+    assert "AmbiguousSendError" in doc
+
+
+def test_there_is_no_client_secret_flag(cli: Invoke) -> None:
+    result = cli(["--client-secret", FAKE_SECRET, "auth", "check"])
+    assert result.exit_code == 2
+    assert "No such option" in result.stderr
+
+
+def test_version(cli: Invoke) -> None:
+    from sendoso import __version__
+
+    result = cli(["--version"])
+    assert result.exit_code == 0
+    assert __version__ in result.stdout
+
+
+def test_missing_credentials_is_a_configuration_error(cli: Invoke) -> None:
+    result = cli(["gifts", "list"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "client_id and client_secret are required" in result.stderr
+    assert result.stdout == ""
+
+
+def test_missing_credentials_as_json(cli: Invoke) -> None:
+    result = cli(["auth", "check", "--json"])
+    assert result.exit_code == ExitCode.USAGE
+    error = parse_json(result)["error"]
+    assert error["type"] == "ConfigurationError"
+    assert error["exit_code"] == 2
+    assert "SENDOSO_CLIENT_SECRET" in error["message"]
+
+
+def test_plain_http_to_a_remote_host_is_refused_before_any_request(
+    cli: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", FAKE_SECRET)
+    result = cli(["--base-url", "http://api.example.com", "--client-id", "x", "gifts", "list"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "refusing plain http://" in result.stderr
+
+
+def test_malformed_metadata_is_a_usage_error_naming_it(cli: Invoke) -> None:
+    result = cli([*_SEND_ARGS, "--metadata", "campaign=q3", "--metadata", "oops", "--yes"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "'oops'" in result.stderr
+    assert "KEY=VALUE" in result.stderr
+
+
+def test_malformed_metadata_as_json(cli: Invoke) -> None:
+    result = cli([*_SEND_ARGS, "--metadata", "oops", "--json"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "'oops'" in parse_json(result)["error"]["message"]
+
+
+def test_parse_metadata() -> None:
+    assert parse_metadata(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
+    with pytest.raises(ValueError, match="more than once"):
+        parse_metadata(["a=1", "a=2"])
+    with pytest.raises(ValueError, match="not KEY=VALUE"):
+        parse_metadata(["novalue"])
+
+
+def test_redact_scrubs_tokens_and_known_secrets() -> None:
+    remember_secret(FAKE_SECRET)
+    text = (
+        f"Authorization: Bearer abc.DEF-123_x== and secret {FAKE_SECRET} "
+        'and {"access_token": "tok123", "client_secret": "s3"} access_token=zzz&x=1'
+    )
+    cleaned = redact(text)
+    for leaked in ("abc.DEF-123_x", FAKE_SECRET, "tok123", '"s3"', "zzz"):
+        assert leaked not in cleaned
+    assert cleaned.count(REDACTED) == 5
+    assert redact("GET /api/v3/gifts -> 200") == "GET /api/v3/gifts -> 200"
+
+
+def test_redact_reads_the_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", "env-secret-value")
+    assert redact("oops env-secret-value") == f"oops {REDACTED}"
+
+
+def test_logging_filter_redacts_formatted_messages() -> None:
+    record = logging.LogRecord(
+        "sendoso", logging.DEBUG, __file__, 1, "header %s", ("Bearer xyz.123",), None
+    )
+    assert RedactingFilter().filter(record)
+    assert record.getMessage() == f"header Bearer {REDACTED}"
+
+
+def test_sandbox_serve_refuses_a_non_loopback_host(cli: Invoke) -> None:
+    result = cli(["sandbox", "serve", "--host", "0.0.0.0", "--port", "0"])  # noqa: S104
+    assert result.exit_code == ExitCode.USAGE
+    assert "--allow-remote" in result.stderr
+    assert "listening" not in result.stdout
+
+
+def test_sandbox_serve_rejects_a_bad_setting(cli: Invoke) -> None:
+    result = cli(["sandbox", "serve", "--port", "0", "--token-ttl", "0"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "token_ttl" in result.stderr
+
+
+def test_importing_the_cli_loads_neither_the_sdk_nor_its_heavy_dependencies() -> None:
+    # ``sendoso --help`` must start fast. The SDK package's own __init__ is stubbed out here
+    # so that only what the CLI itself imports is measured.
+    script = textwrap.dedent(
+        """
+        import importlib.util, sys, types
+        spec = importlib.util.find_spec("sendoso")
+        stub = types.ModuleType("sendoso")
+        stub.__path__ = list(spec.submodule_search_locations)
+        sys.modules["sendoso"] = stub
+        import sendoso.cli
+        heavy = ["httpx", "pydantic", "rich", "uvicorn", "starlette", "sendoso._client",
+                 "sendoso.sandbox", "sendoso.models", "decimal", "json"]
+        print(",".join(name for name in heavy if name in sys.modules))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == ""
+
+
+def test_main_maps_interrupts_to_130(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sendoso.cli
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sendoso.cli, "app", interrupted)
+    with pytest.raises(SystemExit) as exited:
+        sendoso.cli.main()
+    assert exited.value.code == 130
+
+
+def test_main_shows_unexpected_errors_briefly_and_redacted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sendoso.cli
+
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", FAKE_SECRET)
+    monkeypatch.setattr(sys, "argv", ["sendoso", "gifts", "list"])
+
+    def broken() -> None:
+        raise RuntimeError(f"boom with {FAKE_SECRET} and Bearer abc.def")
+
+    monkeypatch.setattr(sendoso.cli, "app", broken)
+    with pytest.raises(SystemExit) as exited:
+        sendoso.cli.main()
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert "unexpected error: RuntimeError" in err
+    assert FAKE_SECRET not in err
+    assert "abc.def" not in err
+    assert "Traceback" not in err
+
+
+def test_main_maps_sdk_errors_that_escape_a_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sendoso
+    import sendoso.cli
+
+    monkeypatch.setattr(sys, "argv", ["sendoso", "send", "--json"])
+
+    def ambiguous() -> None:
+        raise sendoso.AmbiguousSendError("unknown outcome", idempotency_key="k-1")
+
+    monkeypatch.setattr(sendoso.cli, "app", ambiguous)
+    with pytest.raises(SystemExit) as exited:
+        sendoso.cli.main()
+    assert exited.value.code == 3
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["idempotency_key"] == "k-1"
