@@ -69,6 +69,7 @@ class _ClientBase(Generic[_HttpT]):
                 "SENDOSO_CLIENT_SECRET, or add a profile to the config file"
             )
         self.base_url = settings.base_url.rstrip("/")
+        self.client_id = settings.client_id
         # Checked even with an explicit host profile: plain http to a remote host is refused.
         default_host = profile_for(self.base_url)
         host = host_profile or default_host
@@ -127,7 +128,7 @@ class Sendoso(_ClientBase[httpx.Client]):
     def _bind(self) -> None:
         self._token_lock = threading.Lock()
         self.gifts = Gifts(self._request, self._host)
-        self.sends = Sends(self._request, self._host)
+        self.sends = Sends(self._request, self._host, self.gifts)
 
     def authenticate(self) -> TokenInfo:
         """Obtain (or reuse) an access token; returns its expiry, never its value."""
@@ -184,7 +185,7 @@ class AsyncSendoso(_ClientBase[httpx.AsyncClient]):
     def _bind(self) -> None:
         self._token_lock = anyio.Lock()
         self.gifts = AsyncGifts(self._request, self._host)
-        self.sends = AsyncSends(self._request, self._host)
+        self.sends = AsyncSends(self._request, self._host, self.gifts)
 
     async def authenticate(self) -> TokenInfo:
         """Obtain (or reuse) an access token; returns its expiry, never its value."""

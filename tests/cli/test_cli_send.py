@@ -67,7 +67,7 @@ HOODIE = [
 
 
 def _key_in(text: str) -> str:
-    match = re.search(r"cli_[0-9a-f]{32}", text)
+    match = re.search(r"sdk_[0-9a-f]{32}", text)
     assert match, text
     return match.group(0)
 
@@ -193,7 +193,7 @@ def test_unknown_gift_is_reported_with_the_other_problems_and_nothing_sent(
         ]
     )
     assert result.exit_code == ExitCode.USAGE
-    assert "gift 'gft_no_such_thing' not found" in result.stderr
+    assert "gift_id 'gft_no_such_thing' is not in the catalog" in result.stderr
     assert "message is required" in result.stderr
     assert env.sends() == []
 

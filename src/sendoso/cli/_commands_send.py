@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -108,9 +107,7 @@ def send(
     if idempotency_key is not None and not idempotency_key.strip():
         raise usage_error("--idempotency-key must not be empty", json_output=json_output)
 
-    from sendoso import Address, NotFoundError, SendRequest, ValidationError
-    from sendoso.pricing import estimate_cost
-    from sendoso.validation import normalize, validate
+    from sendoso import Address, SendRequest, new_idempotency_key
 
     address_parts = {
         "line1": address_line1,
@@ -120,38 +117,29 @@ def send(
         "postal_code": postal_code,
         "country": country,
     }
-    request = SendRequest(
+    has_address = any(v is not None for v in address_parts.values())
+    draft = SendRequest(
         gift_id=gift_id,
         first_name=first_name,
         last_name=last_name,
         email=email,
         company=company,
         title=title,
-        address=Address(**address_parts)
-        if any(v is not None for v in address_parts.values())
-        else None,
+        address=Address(**address_parts) if has_address else None,
         message=message,
         variant_id=variant_id,
         team_id=team_id,
         metadata=extra,
     )
-    request = normalize(request)
-    key = idempotency_key.strip() if idempotency_key else f"cli_{uuid.uuid4().hex}"
+    key = idempotency_key.strip() if idempotency_key else new_idempotency_key()
     cli_state = state_of(ctx)
 
     with guard(json_output=json_output), cli_state.client() as client:
-        gift: Gift | None = None
-        if request.gift_id:
-            try:
-                gift = client.gifts.get(request.gift_id)
-            except NotFoundError as exc:
-                # Report the unknown gift alongside everything else that is wrong.
-                raise ValidationError(validate(request) + exc.details) from None
-        problems = validate(request, gift)
-        if problems:
-            raise ValidationError(problems)
-        assert gift is not None  # validate() requires gift_id, and get() found it
-        estimate = estimate_cost(gift, request.address.country if request.address else None)
+        checked = client.sends.check(draft)
+        checked.raise_for_problems()
+        request, gift, estimate = checked.request, checked.gift, checked.estimate
+        assert gift is not None  # a check without problems found the gift and priced it
+        assert estimate is not None
 
         if dry_run:
             if json_output:

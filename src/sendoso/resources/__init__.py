@@ -2,6 +2,21 @@
 and async class over them."""
 
 from sendoso.resources._gifts import AsyncGifts, GiftFilters, Gifts
-from sendoso.resources._sends import AsyncSends, Sends
+from sendoso.resources._sends import (
+    AsyncSends,
+    SendCheck,
+    Sends,
+    check_against,
+    new_idempotency_key,
+)
 
-__all__ = ["AsyncGifts", "AsyncSends", "GiftFilters", "Gifts", "Sends"]
+__all__ = [
+    "AsyncGifts",
+    "AsyncSends",
+    "GiftFilters",
+    "Gifts",
+    "SendCheck",
+    "Sends",
+    "check_against",
+    "new_idempotency_key",
+]

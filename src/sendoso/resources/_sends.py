@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 from urllib.parse import quote
 
@@ -12,13 +13,23 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sendoso._http import Call
 from sendoso.errors import FieldProblem, ResponseParseError, ValidationError
-from sendoso.models import Address, Gift, Send, SendRequest
+from sendoso.models import Address, CostEstimate, Gift, Send, SendRequest
+from sendoso.pricing import estimate_cost
 from sendoso.validation import normalize, validate
 
 if TYPE_CHECKING:
     from sendoso._profile import HostProfile
+    from sendoso.resources._gifts import AsyncGifts, Gifts
 
-__all__ = ["AsyncSends", "SendFields", "Sends", "new_idempotency_key", "request_from_fields"]
+__all__ = [
+    "AsyncSends",
+    "SendCheck",
+    "SendFields",
+    "Sends",
+    "check_against",
+    "new_idempotency_key",
+    "request_from_fields",
+]
 
 
 class SendFields(TypedDict, total=False):
@@ -65,6 +76,47 @@ def prepare(request: SendRequest, *, gift: Gift | None, check: bool) -> SendRequ
         if problems:
             raise ValidationError(problems)
     return request
+
+
+@dataclass(frozen=True)
+class SendCheck:
+    """A request checked against the live catalog, before anything is sent.
+
+    ``problems`` lists every one (an unknown gift among them); when there are none,
+    ``gift`` and ``estimate`` are set and ``request`` (normalised) is ready to submit.
+    """
+
+    request: SendRequest
+    gift: Gift | None
+    problems: list[FieldProblem]
+    estimate: CostEstimate | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_for_problems(self) -> None:
+        if self.problems:
+            raise ValidationError(self.problems)
+
+
+def check_against(request: SendRequest, catalog: Iterable[Gift]) -> SendCheck:
+    """Pure: :class:`SendCheck` for ``request`` given the catalog's items."""
+    request = normalize(request)
+    gift = next((g for g in catalog if g.id == request.gift_id), None)
+    problems = validate(request, gift)
+    if request.gift_id and gift is None:
+        problems.append(
+            FieldProblem(
+                "gift_id",
+                "unknown_gift",
+                f"gift_id {request.gift_id!r} is not in the catalog; list gifts to see "
+                "what is available",
+            )
+        )
+    country = request.address.country if request.address else None
+    estimate = estimate_cost(gift, country) if gift is not None and not problems else None
+    return SendCheck(request=request, gift=gift, problems=problems, estimate=estimate)
 
 
 def create_call(profile: HostProfile, request: SendRequest, key: str) -> Call:
@@ -114,9 +166,17 @@ def parse_send(response: httpx.Response, *, idempotency_key: str | None = None) 
 
 
 class Sends:
-    def __init__(self, request: Callable[[Call], httpx.Response], profile: HostProfile) -> None:
+    def __init__(
+        self, request: Callable[[Call], httpx.Response], profile: HostProfile, gifts: Gifts
+    ) -> None:
         self._request = request
         self._profile = profile
+        self._gifts = gifts
+
+    def check(self, request: SendRequest) -> SendCheck:
+        """Every problem with ``request``, its catalog item's rules included, and its cost
+        estimate; reads the catalog, sends nothing."""
+        return check_against(request, self._gifts.list())
 
     def create(
         self,
@@ -160,10 +220,19 @@ class Sends:
 
 class AsyncSends:
     def __init__(
-        self, request: Callable[[Call], Awaitable[httpx.Response]], profile: HostProfile
+        self,
+        request: Callable[[Call], Awaitable[httpx.Response]],
+        profile: HostProfile,
+        gifts: AsyncGifts,
     ) -> None:
         self._request = request
         self._profile = profile
+        self._gifts = gifts
+
+    async def check(self, request: SendRequest) -> SendCheck:
+        """Every problem with ``request``, its catalog item's rules included, and its cost
+        estimate; reads the catalog, sends nothing."""
+        return check_against(request, await self._gifts.list())
 
     async def create(
         self,

@@ -28,7 +28,9 @@ class SandboxConfig:
         if not self.client_id or not self.client_secret:
             raise ValueError("client_id and client_secret must not be empty")
         if not (math.isfinite(self.token_ttl) and self.token_ttl > 0):
-            raise ValueError(f"token_ttl must be a positive number of seconds, not {self.token_ttl}")
+            raise ValueError(
+                f"token_ttl must be a positive number of seconds, not {self.token_ttl}"
+            )
         if self.rate_limit is not None and not (
             math.isfinite(self.rate_limit) and self.rate_limit > 0
         ):

@@ -1,0 +1,26 @@
+"""A faithful local Sendoso API, for tests and demos with no account and no network.
+
+It serves the seed's endpoints (``POST /oauth/token``, ``GET /api/v3/gifts``,
+``POST /api/v3/sends``, ``GET /api/v3/sends/{id}``) with the SDK's own validation rules, honours
+``Idempotency-Key``, and adds controls under ``/_sandbox/``: ``faults`` (latency, 5xx errors,
+dropped connections, rate limit, token lifetime, RNG seed), ``clock`` (advance the virtual
+clock that drives statuses and token expiry), ``sends``, ``stats``, ``reset`` and ``magic``.
+
+Magic inputs (see :data:`MAGIC`): an email ending in ``+fail`` is accepted and later
+``failed``; ``+returned`` ships and comes back ``returned``; ``+undeliverable`` or a ``.invalid``
+domain is refused with 422; postal code ``00000`` fails address verification with 400.
+
+::
+
+    from sendoso.sandbox import SandboxConfig, SandboxServer
+
+    with SandboxServer(SandboxConfig(rate_limit=None)) as sandbox:
+        ...  # point the SDK at sandbox.url
+"""
+
+from sendoso.sandbox._app import create_app
+from sendoso.sandbox._config import SandboxConfig
+from sendoso.sandbox._lifecycle import LIFECYCLE, MAGIC
+from sendoso.sandbox._server import SandboxServer, serve
+
+__all__ = ["LIFECYCLE", "MAGIC", "SandboxConfig", "SandboxServer", "create_app", "serve"]

@@ -1,0 +1,137 @@
+"""In-memory state that a restart may forget: the virtual clock, faults, rate limit, stats."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sendoso.sandbox._config import SandboxConfig
+
+__all__ = ["Clock", "Faults", "Stats", "TokenBucket", "iso"]
+
+
+def iso(epoch: float) -> str:
+    return (
+        datetime.fromtimestamp(epoch, tz=UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+class Clock:
+    """Real UTC time plus an offset that only grows, so statuses can be fast-forwarded."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"now": iso(self.now()), "offset_seconds": self.offset}
+
+
+class TokenBucket:
+    """``rate`` requests per second with a burst of ``max(1, rate)``, on real monotonic time.
+
+    Real time, not the virtual clock: advancing the clock by a day must not refill the bucket,
+    or a test of 429 handling could not fast-forward statuses in between.
+    """
+
+    def __init__(self, rate: float | None) -> None:
+        self.set_rate(rate)
+
+    def set_rate(self, rate: float | None) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate) if rate is not None else math.inf
+        self.tokens = self.capacity
+        self._updated = time.monotonic()
+
+    def take(self) -> tuple[bool, int]:
+        """Take one token: ``(allowed, seconds to wait before retrying)``."""
+        if self.rate is None:
+            return True, 0
+        now = time.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True, 0
+        return False, max(1, math.ceil((1 - self.tokens) / self.rate))
+
+    @property
+    def remaining(self) -> int:
+        return 0 if self.rate is None else max(0, math.floor(self.tokens))
+
+
+@dataclass
+class Faults:
+    """Injected misbehaviour; ``rng`` is seedable so a run with the same seed replays."""
+
+    latency_ms: float
+    token_ttl: float
+    rate_limit: float | None
+    error_rate: float = 0.0
+    drop_rate: float = 0.0
+    seed: int | None = None
+    rng: random.Random = field(default_factory=random.Random)
+
+    @classmethod
+    def from_config(cls, config: SandboxConfig) -> Faults:
+        return cls(
+            latency_ms=config.latency_ms, token_ttl=config.token_ttl, rate_limit=config.rate_limit
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "latency_ms": self.latency_ms,
+            "error_rate": self.error_rate,
+            "drop_rate": self.drop_rate,
+            "rate_limit": self.rate_limit,
+            "token_ttl": self.token_ttl,
+            "seed": self.seed,
+        }
+
+
+ROUTE_KEYS = (
+    "POST /oauth/token",
+    "GET /api/v3/gifts",
+    "POST /api/v3/sends",
+    "GET /api/v3/sends/{id}",
+)
+
+
+@dataclass
+class Stats:
+    requests: Counter[str] = field(default_factory=Counter)
+    responses_by_status: Counter[str] = field(default_factory=Counter)
+    token_requests: int = 0
+    tokens_issued: int = 0
+    errors: int = 0
+    drops: int = 0
+    rate_limited: int = 0
+
+    def clear(self) -> None:
+        # Cleared in place: the request middleware holds a reference to this object.
+        self.__dict__.update(Stats().__dict__)
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "requests": {key: self.requests[key] for key in ROUTE_KEYS},
+            "token_requests": self.token_requests,
+            "tokens_issued": self.tokens_issued,
+            "responses_by_status": dict(sorted(self.responses_by_status.items())),
+            "faults": {
+                "errors": self.errors,
+                "drops": self.drops,
+                "rate_limited": self.rate_limited,
+            },
+        }

@@ -1,0 +1,156 @@
+"""Fixtures for the sandbox tests: one real server on a free port, reset before every test."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from sendoso.sandbox import SandboxConfig, SandboxServer
+
+CLIENT_ID = "sandbox-client"
+CLIENT_SECRET = "sandbox-secret"
+
+#: The seed's send body, every field filled in.
+SEED_SEND: dict[str, Any] = {
+    "send": {
+        "gift_id": "gft_phys_coffee_sampler",
+        "first_name": "Ann",
+        "last_name": "Lee",
+        "email": "ann.lee@example.com",
+        "company": "Acme Corp",
+        "title": "VP Marketing",
+        "address": {
+            "line1": "500 Congress Ave",
+            "line2": "Suite 300",
+            "city": "Austin",
+            "state": "TX",
+            "postal_code": "78701",
+            "country": "US",
+        },
+        "message": "Thanks for the great call, Ann!",
+        "variant_id": None,
+        "team_id": "team_growth",
+        "metadata": {"campaign_id": "cmp_q3", "contact_id": "003XYZ"},
+    }
+}
+
+PostSend = Callable[..., httpx.Response]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[SandboxServer]:
+    with SandboxServer(SandboxConfig(rate_limit=None)) as server:
+        yield server
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
+    httpx.post(sandbox_server.url + "/_sandbox/reset").raise_for_status()
+    return sandbox_server
+
+
+@pytest.fixture
+def client(sandbox: SandboxServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sandbox.url, timeout=10) as c:
+        yield c
+
+
+def fetch_token(client: httpx.Client) -> str:
+    response = client.post(
+        "/oauth/token",
+        json={
+            "grant_type": "client_credentials",
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        },
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+@pytest.fixture
+def token(client: httpx.Client) -> str:
+    return fetch_token(client)
+
+
+@pytest.fixture
+def api(sandbox: SandboxServer, token: str) -> Iterator[httpx.Client]:
+    """A client that sends the bearer token."""
+    with httpx.Client(
+        base_url=sandbox.url, timeout=10, headers={"Authorization": f"Bearer {token}"}
+    ) as c:
+        yield c
+
+
+def seed_body(**fields: Any) -> dict[str, Any]:
+    """The seed's body with ``fields`` replaced (``None`` removes a field)."""
+    body = copy.deepcopy(SEED_SEND)
+    for name, value in fields.items():
+        if value is None:
+            body["send"].pop(name, None)
+        else:
+            body["send"][name] = value
+    body["send"] = {k: v for k, v in body["send"].items() if v is not None}
+    return body
+
+
+@pytest.fixture
+def post_send(api: httpx.Client) -> PostSend:
+    """``post_send(body=None, key=None, **fields)``: POST /api/v3/sends."""
+
+    def post(
+        body: dict[str, Any] | None = None, key: str | None = None, **fields: Any
+    ) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key is not None else {}
+        return api.post("/api/v3/sends", json=body or seed_body(**fields), headers=headers)
+
+    return post
+
+
+@pytest.fixture
+def sandbox_sends(client: httpx.Client) -> Callable[[], list[dict[str, Any]]]:
+    def sends() -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = client.get("/_sandbox/sends").json()["sends"]
+        return result
+
+    return sends
+
+
+@pytest.fixture
+def advance(client: httpx.Client) -> Callable[[float], None]:
+    def advance_clock(seconds: float) -> None:
+        client.post("/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
+
+    return advance_clock
+
+
+@pytest.fixture
+def set_faults(client: httpx.Client) -> Callable[..., dict[str, Any]]:
+    def set_(**faults: Any) -> dict[str, Any]:
+        response = client.post("/_sandbox/faults", json=faults)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    return set_
+
+
+@pytest.fixture
+def make_body() -> Callable[..., dict[str, Any]]:
+    """``make_body(**fields)``: the seed body with fields replaced (``None`` removes one)."""
+    return seed_body
+
+
+@pytest.fixture
+def new_token(client: httpx.Client) -> Callable[[], str]:
+    return lambda: fetch_token(client)
