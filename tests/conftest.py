@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from sendoso.sandbox import SandboxConfig, SandboxServer
+from sendoso.sandbox import SandboxConfig, SandboxControl, SandboxServer
 
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
@@ -30,6 +29,11 @@ def _isolated_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
 
 
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def sandbox_server() -> Iterator[SandboxServer]:
     server = SandboxServer(SandboxConfig(rate_limit=None), port=0)
@@ -40,41 +44,13 @@ def sandbox_server() -> Iterator[SandboxServer]:
         server.stop()
 
 
-class Sandbox:
-    """The running sandbox, with its control endpoints at hand."""
+class Sandbox(SandboxControl):
+    """The running sandbox, with its credentials and control endpoints at hand."""
 
     def __init__(self, server: SandboxServer) -> None:
-        self.url = server.url
+        super().__init__(server.url)
         self.client_id = SANDBOX_CLIENT_ID
         self.client_secret = SANDBOX_CLIENT_SECRET
-        self._control = httpx.Client(base_url=server.url, timeout=10)
-
-    def reset(self) -> None:
-        self._control.post("/_sandbox/reset").raise_for_status()
-
-    def faults(self, **settings: object) -> dict[str, object]:
-        response = self._control.post("/_sandbox/faults", json=settings)
-        response.raise_for_status()
-        result: dict[str, object] = response.json()
-        return result
-
-    def advance(self, seconds: float) -> None:
-        self._control.post("/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
-
-    def sends(self) -> list[dict[str, object]]:
-        response = self._control.get("/_sandbox/sends")
-        response.raise_for_status()
-        sends: list[dict[str, object]] = response.json()["sends"]
-        return sends
-
-    def stats(self) -> dict[str, object]:
-        response = self._control.get("/_sandbox/stats")
-        response.raise_for_status()
-        stats: dict[str, object] = response.json()
-        return stats
-
-    def close(self) -> None:
-        self._control.close()
 
 
 @pytest.fixture

@@ -79,11 +79,6 @@ def send_posts(sandbox: Sandbox) -> int:
     return requests.get("POST /api/v3/sends", 0)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 # --- the seed, end to end ---------------------------------------------------------------
 
 
@@ -328,6 +323,31 @@ def test_trusted_server_retries_a_dropped_send_with_the_same_key(sandbox: Sandbo
     assert len(sends) == 6
     assert sandbox.stats()["faults"]["drops"] >= 1  # type: ignore[index]
     assert len({s["idempotency_key"] for s in sends}) == 6
+
+
+def test_a_misspelt_address_field_is_named_not_dropped(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        gift = pick(client, "physical")
+        address = {k: v for k, v in ADDRESS.items() if k != "postal_code"} | {"zip": "62701"}
+        with pytest.raises(ValidationError) as caught:
+            client.sends.create(gift_id=gift.id, address=address, **recipient())
+    assert [p.field for p in caught.value.problems] == ["address.zip"]
+    assert "address.zip is not a known field" in str(caught.value)
+    assert send_posts(sandbox) == 0
+
+
+def test_numeric_metadata_is_sent_as_strings_and_cost_is_reported(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as client:
+        gift = pick(client, "egift")
+        send = client.sends.create(
+            gift_id=gift.id,
+            metadata={"contact_id": 42, "vip": True},
+            **recipient(),
+        )
+    assert send.cost is not None
+    assert send.cost.low == send.cost.high == gift.price
+    (recorded,) = sandbox.sends()
+    assert recorded["request_body"]["send"]["metadata"] == {"contact_id": "42", "vip": "true"}  # type: ignore[index]
 
 
 def test_trusted_server_recovers_a_lost_reply_from_the_replay(sandbox: Sandbox) -> None:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "Address",
@@ -22,6 +22,7 @@ __all__ = [
     "GiftCategory",
     "GiftVariant",
     "Send",
+    "SendCost",
     "SendRequest",
     "SendStatus",
     "ShippingEstimate",
@@ -101,7 +102,12 @@ class Gift(_Lenient):
         return next((v for v in self.variants if v.id == variant_id), None)
 
 
-class Address(_Lenient):
+class Address(BaseModel):
+    """A postal address in a send request. Unknown keys are refused, so that a typo such as
+    ``zip`` is reported as such rather than dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
     line1: str | None = None
     line2: str | None = None
     city: str | None = None
@@ -131,12 +137,34 @@ class SendRequest(BaseModel):
     team_id: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _scalars_as_strings(cls, value: Any) -> Any:
+        # The seed calls metadata arbitrary key-value pairs; CRM ids are often numbers.
+        # Scalars become strings; nested structures are still refused.
+        if isinstance(value, dict):
+            return {
+                key: (str(v).lower() if isinstance(v, bool) else str(v))
+                if isinstance(v, int | float | bool)
+                else v
+                for key, v in value.items()
+            }
+        return value
+
     def to_body(self) -> dict[str, Any]:
         """The JSON body the API expects, without empty optional fields."""
         send = self.model_dump(mode="json", exclude_none=True)
         if not send.get("metadata"):
             send.pop("metadata", None)
         return {"send": send}
+
+
+class SendCost(_Lenient):
+    """What the API expects a send to cost."""
+
+    currency: str = "USD"
+    low: Decimal
+    high: Decimal
 
 
 class Send(_Lenient):
@@ -149,6 +177,11 @@ class Send(_Lenient):
     email: str | None = None
     first_name: str | None = None
     last_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    message: str | None = None
+    team_id: str | None = None
+    cost: SendCost | None = None
     status_reason: str | None = None
     tracking_number: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)

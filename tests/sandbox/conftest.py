@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sendoso.sandbox import SandboxConfig, SandboxServer
+from sendoso.sandbox import SandboxServer
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
@@ -39,17 +39,6 @@ SEED_SEND: dict[str, Any] = {
 }
 
 PostSend = Callable[..., httpx.Response]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def sandbox_server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(rate_limit=None)) as server:
-        yield server
 
 
 @pytest.fixture

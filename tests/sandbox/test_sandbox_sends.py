@@ -207,7 +207,7 @@ def test_international_shipping_is_priced(post_send: PostSend, make_body: MakeBo
         (b'{"send": {}, "extra": 1}', "extra"),
         (b'{"send": {"gift_id": "x", "colour": "red"}}', "colour"),
         (b'{"send": {"first_name": 5}}', "first_name"),
-        (b'{"send": {"metadata": {"campaign_id": 7}}}', "metadata.campaign_id"),
+        (b'{"send": {"metadata": {"campaign_id": [7]}}}', "metadata.campaign_id"),
         (b'{"send": {"address": "1 Main St"}}', "address"),
         (b'{"send": {"first_name": "\\ud800"}}', "body"),
         (b'{"send": {"first_name": NaN}}', "body"),

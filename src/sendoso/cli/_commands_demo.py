@@ -9,11 +9,11 @@ from sendoso.cli._exit import guard
 from sendoso.cli._output import console, cost_range, gifts_table, print_problems, text
 
 if TYPE_CHECKING:
-    import httpx
     from rich.console import Console
 
     from sendoso import Sendoso
     from sendoso.models import CostEstimate, Gift, Send, SendRequest
+    from sendoso.sandbox import SandboxControl
 
 __all__ = ["demo"]
 
@@ -49,10 +49,9 @@ def demo() -> None:
     Authenticates, browses the catalog, validates, sends and follows two gifts, all against
     an in-process sandbox on loopback: no account, no network.
     """
-    import httpx
 
     from sendoso import Sendoso
-    from sendoso.sandbox import SandboxConfig, SandboxServer
+    from sendoso.sandbox import SandboxConfig, SandboxControl, SandboxServer
 
     out = console()
     with guard(json_output=False):
@@ -61,13 +60,13 @@ def demo() -> None:
             out.print(f"Started a sandbox at [cyan]{text(server.url)}[/cyan].")
             with (
                 Sendoso(base_url=server.url, client_id=_CLIENT_ID, client_secret=_SECRET) as client,
-                httpx.Client(base_url=server.url, timeout=10) as control,
+                SandboxControl(server.url) as control,
             ):
                 _story(out, client, control)
     out.rule("[green]Demo complete[/green]")
 
 
-def _story(out: Console, client: Sendoso, control: httpx.Client) -> None:
+def _story(out: Console, client: Sendoso, control: SandboxControl) -> None:
     from datetime import UTC, datetime
 
     from sendoso import Address, SendRequest, ValidationError
@@ -166,7 +165,7 @@ def _story(out: Console, client: Sendoso, control: httpx.Client) -> None:
     out.print("\n[bold]5. Follow the sends[/bold] on the sandbox's virtual clock")
     _show_statuses(out, client, tracked, "now")
     for seconds, label in _STEPS:
-        control.post("/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
+        control.advance(seconds)
         _show_statuses(out, client, tracked, label)
 
     out.print("\n[bold]6. Summary[/bold]")

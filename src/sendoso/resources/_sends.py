@@ -45,7 +45,7 @@ class SendFields(TypedDict, total=False):
     address: Address | Mapping[str, str | None] | None
     variant_id: str | None
     team_id: str | None
-    metadata: Mapping[str, str] | None
+    metadata: Mapping[str, str | int | float | bool] | None
 
 
 def new_idempotency_key() -> str:
@@ -62,7 +62,7 @@ def request_from_fields(fields: Mapping[str, Any]) -> SendRequest:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "send"
             if error["type"] == "extra_forbidden":
-                message = f"{field} is not a field of a send"
+                message = f"{field} is not a known field of a send"
             else:
                 message = f"{field}: {error['msg']}"
             problems.append(FieldProblem(field, "invalid", message))

@@ -20,7 +20,16 @@ domain is refused with 422; postal code ``00000`` fails address verification wit
 
 from sendoso.sandbox._app import create_app
 from sendoso.sandbox._config import SandboxConfig
+from sendoso.sandbox._control import SandboxControl
 from sendoso.sandbox._lifecycle import LIFECYCLE, MAGIC
 from sendoso.sandbox._server import SandboxServer, serve
 
-__all__ = ["LIFECYCLE", "MAGIC", "SandboxConfig", "SandboxServer", "create_app", "serve"]
+__all__ = [
+    "LIFECYCLE",
+    "MAGIC",
+    "SandboxConfig",
+    "SandboxControl",
+    "SandboxServer",
+    "create_app",
+    "serve",
+]

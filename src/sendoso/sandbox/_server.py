@@ -205,7 +205,7 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 def serve(
     config: SandboxConfig,
     host: str = "127.0.0.1",
-    port: int = 8080,
+    port: int = 8787,
     *,
     allow_remote: bool = False,
     on_ready: Callable[[str], None] | None = None,

@@ -1,0 +1,64 @@
+"""A small client for the sandbox's ``/_sandbox/`` control endpoints.
+
+Tests, the demo and fault-injection runs steer the sandbox through this one class instead of
+each spelling out the control URLs.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+__all__ = ["SandboxControl"]
+
+
+class SandboxControl:
+    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+        self.url = url
+        self._http = httpx.Client(base_url=url, timeout=timeout)
+
+    def _json(self, response: httpx.Response) -> Any:
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        """Forget every send, token, fault and stat; the clock returns to real time."""
+        self._json(self._http.post("/_sandbox/reset"))
+
+    def faults(self, **settings: Any) -> dict[str, Any]:
+        """Change fault settings (``latency_ms``, ``error_rate``, ``drop_rate``,
+        ``rate_limit``, ``token_ttl``, ``seed``); returns all of them."""
+        result: dict[str, Any] = self._json(self._http.post("/_sandbox/faults", json=settings))
+        return result
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        """Move the virtual clock forward; returns the new time."""
+        body = {"advance_seconds": seconds}
+        result: dict[str, Any] = self._json(self._http.post("/_sandbox/clock", json=body))
+        return result
+
+    def sends(self) -> list[dict[str, Any]]:
+        """Every send created, with its idempotency key and request body, oldest first."""
+        sends: list[dict[str, Any]] = self._json(self._http.get("/_sandbox/sends"))["sends"]
+        return sends
+
+    def stats(self) -> dict[str, Any]:
+        """Requests per endpoint, token requests, responses by status, faults injected."""
+        stats: dict[str, Any] = self._json(self._http.get("/_sandbox/stats"))
+        return stats
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
