@@ -6,10 +6,11 @@ import stat
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
 from tests.conftest import Sandbox
 
 from sendoso import FileTokenCache, Sendoso
-from sendoso._auth import AccessToken
+from sendoso._auth import AccessToken, cache_key
 
 
 def test_cache_file_is_private_and_named_without_secrets(tmp_path: Path) -> None:
@@ -46,7 +47,7 @@ def test_a_second_client_reuses_the_cached_token(sandbox: Sandbox, tmp_path: Pat
 
 def test_a_cached_token_the_server_refuses_is_replaced(sandbox: Sandbox, tmp_path: Path) -> None:
     cache = FileTokenCache(tmp_path / "tokens")
-    key = f"{sandbox.url}|{sandbox.client_id}"
+    key = cache_key(sandbox.url, sandbox.client_id, SecretStr(sandbox.client_secret))
     cache.save(key, AccessToken(value="revoked", expires_at=time.time() + 3600, lifetime=7200))
     with Sendoso(
         base_url=sandbox.url,

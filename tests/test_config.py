@@ -41,19 +41,36 @@ def test_default_profile_is_used_when_nothing_else_is_set(tmp_path: Path) -> Non
     assert "sandbox-secret" not in repr(settings)
 
 
-def test_environment_beats_the_default_profile(tmp_path: Path) -> None:
+def test_environment_credentials_beat_the_default_profile_as_a_unit(tmp_path: Path) -> None:
     environ = {"SENDOSO_CLIENT_ID": "env-id", "SENDOSO_CLIENT_SECRET": "env-secret"}
     settings = load_settings(path=write_config(tmp_path), environ=environ)
     assert settings.client_id == "env-id"
-    assert settings.base_url == "http://127.0.0.1:8787"  # not in the environment
+    # The environment's secret goes to the environment's host (the default), never to the
+    # profile's.
+    assert settings.base_url == "https://app.sendoso.com"
 
 
-def test_an_explicit_profile_beats_the_environment(tmp_path: Path) -> None:
+def test_an_explicit_profile_is_one_unit_whatever_the_environment_says(tmp_path: Path) -> None:
     environ = {"SENDOSO_CLIENT_ID": "env-id", "SENDOSO_BASE_URL": "http://localhost:1"}
     settings = load_settings(profile="production", path=write_config(tmp_path), environ=environ)
     assert settings.client_id == "prod-id"
-    assert settings.base_url == "http://localhost:1"  # the profile does not set it
+    assert settings.base_url == "https://app.sendoso.com"  # not the environment's host
     assert settings.rate_limit == 5
+
+
+def test_a_host_without_a_secret_above_the_secret_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="base_url but no client secret") as caught:
+        load_settings(path=write_config(tmp_path), environ={"SENDOSO_BASE_URL": "http://x:1"})
+    assert "sandbox-secret" not in str(caught.value)
+
+
+def test_a_flag_may_choose_the_host_explicitly(tmp_path: Path) -> None:
+    settings = load_settings(
+        path=write_config(tmp_path),
+        environ={"SENDOSO_BASE_URL": "http://x:1"},
+        base_url="http://127.0.0.1:9",
+    )
+    assert settings.base_url == "http://127.0.0.1:9"
 
 
 def test_arguments_beat_everything(tmp_path: Path) -> None:

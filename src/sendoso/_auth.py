@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import httpx
+from pydantic import SecretStr
 
 from sendoso._http import Call
 from sendoso._profile import HostProfile
@@ -108,6 +109,13 @@ class FileTokenCache:
             raise
 
 
+def cache_key(base_url: str, client_id: str, client_secret: SecretStr) -> str:
+    """Where a token is cached. The secret's hash is part of it: a rotated or wrong secret
+    must not go on using a token the old one obtained."""
+    secret_hash = hashlib.sha256(client_secret.get_secret_value().encode()).hexdigest()
+    return f"{base_url}|{client_id}|{secret_hash}"
+
+
 class TokenManager:
     """The current token and the rules for replacing it; no locking, no I/O of its own."""
 
@@ -116,7 +124,7 @@ class TokenManager:
         *,
         base_url: str,
         client_id: str,
-        client_secret: str,
+        client_secret: SecretStr,
         profile: HostProfile,
         cache: TokenCache | None = None,
     ) -> None:
@@ -124,13 +132,35 @@ class TokenManager:
         self._client_secret = client_secret
         self._profile = profile
         self._cache = cache
-        self._cache_key = f"{base_url}|{client_id}"
+        self._cache_key = cache_key(base_url, client_id, client_secret)
         self._current: AccessToken | None = None
         self._cache_checked = False
+        self._attempts = 0
+        self._last_failure: BaseException | None = None
+
+    @property
+    def attempts(self) -> int:
+        """How many token requests have been made (succeeded or failed)."""
+        return self._attempts
+
+    def failed(self, error: BaseException) -> None:
+        self._attempts += 1
+        self._last_failure = error
+
+    def raise_if_failed_since(self, attempts_seen: int) -> None:
+        """Callers that queued behind a token request share its failure instead of each
+        repeating it (with all its retries)."""
+        if self._attempts != attempts_seen and self._last_failure is not None:
+            raise self._last_failure
 
     @property
     def current(self) -> AccessToken | None:
         return self._current
+
+    def forget(self) -> None:
+        """Drop the current token, so that the next call fetches a new one."""
+        self._current = None
+        self._cache_checked = True
 
     def usable(self, stale: str | None = None) -> AccessToken | None:
         """The token to use now, or None if one must be fetched.
@@ -150,7 +180,7 @@ class TokenManager:
         grant = {
             "grant_type": "client_credentials",
             "client_id": self._client_id,
-            "client_secret": self._client_secret,
+            "client_secret": self._client_secret.get_secret_value(),
         }
         if self._profile.token_encoding == "json":
             return Call("POST", self._profile.token_path, kind="token", json=grant)
@@ -174,6 +204,8 @@ class TokenManager:
             token_type=str(data.get("token_type") or "Bearer"),
             lifetime=ttl,
         )
+        self._attempts += 1
+        self._last_failure = None
         self._current = token
         if self._cache is not None:
             self._cache.save(self._cache_key, token)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Generator
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
@@ -17,11 +18,21 @@ import httpx
 
 from sendoso._auth import AccessToken, TokenCache, TokenInfo, TokenManager
 from sendoso._config import load_settings
-from sendoso._http import Authorize, Call, Flow, Policy, RequestSpec, Transmit, call_flow
+from sendoso._http import (
+    Action,
+    Authorize,
+    Call,
+    Flow,
+    Policy,
+    RequestSpec,
+    ServerIdentity,
+    Transmit,
+    call_flow,
+)
 from sendoso._pacing import Pacer
 from sendoso._profile import HostProfile, profile_for
 from sendoso._version import __version__
-from sendoso.errors import ConfigurationError
+from sendoso.errors import ConfigurationError, SendosoError
 from sendoso.resources import AsyncGifts, AsyncSends, Gifts, Sends
 
 __all__ = ["AsyncSendoso", "Sendoso"]
@@ -30,6 +41,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 USER_AGENT = f"sendoso-python/{__version__}"
 Auto = Literal["auto"]
 _HttpT = TypeVar("_HttpT", httpx.Client, httpx.AsyncClient)
+_T = TypeVar("_T")
 
 
 class _ClientBase(Generic[_HttpT]):
@@ -81,11 +93,12 @@ class _ClientBase(Generic[_HttpT]):
         if trust_idempotency is None:
             trust_idempotency = host.trusts_idempotency
         self.pacer = Pacer(rate_limit)
+        self._identity = ServerIdentity()
         self._policy = Policy(max_retries=max_retries, trusts_idempotency=trust_idempotency)
         self._tokens = TokenManager(
             base_url=self.base_url,
             client_id=settings.client_id,
-            client_secret=settings.client_secret.get_secret_value(),
+            client_secret=settings.client_secret,
             profile=host,
             cache=token_cache,
         )
@@ -100,11 +113,38 @@ class _ClientBase(Generic[_HttpT]):
 
     @property
     def trusts_idempotency(self) -> bool:
-        """Whether an ambiguous send is retried with the same key (else it raises)."""
+        """Whether an ambiguous send is retried with the same key (else it raises).
+
+        On a loopback host left to decide, this turns true once the server has identified
+        itself as the sandbox.
+        """
+        if self._policy.trusts_idempotency is None:
+            return self._identity.is_sandbox
         return self._policy.trusts_idempotency
 
     def _flow(self, call: Call) -> Flow:
-        return call_flow(call, base_url=self.base_url, pacer=self.pacer, policy=self._policy)
+        return call_flow(
+            call,
+            base_url=self.base_url,
+            pacer=self.pacer,
+            policy=self._policy,
+            identity=self._identity,
+        )
+
+    def _obtain_token(
+        self, stale: str | None, attempts_seen: int
+    ) -> Generator[Action, Any, AccessToken]:
+        """The token rules as a flow: reuse, share a failure, or fetch. Run under the lock."""
+        token = self._tokens.usable(stale)
+        if token is not None:
+            return token
+        self._tokens.raise_if_failed_since(attempts_seen)
+        try:
+            response = yield from self._flow(self._tokens.request())
+            return self._tokens.accept(response)
+        except SendosoError as exc:
+            self._tokens.failed(exc)
+            raise
 
     def _build(self, spec: RequestSpec) -> httpx.Request:
         return self._http.build_request(
@@ -130,23 +170,30 @@ class Sendoso(_ClientBase[httpx.Client]):
         self.gifts = Gifts(self._request, self._host)
         self.sends = Sends(self._request, self._host, self.gifts)
 
-    def authenticate(self) -> TokenInfo:
-        """Obtain (or reuse) an access token; returns its expiry, never its value."""
+    def authenticate(self, *, refresh: bool = False) -> TokenInfo:
+        """Obtain (or reuse) an access token; returns its expiry, never its value.
+
+        ``refresh=True`` always asks the server, which proves the credentials work now.
+        """
+        if refresh:
+            self._tokens.forget()
         return self._token(None).info()
 
     def _request(self, call: Call) -> httpx.Response:
-        flow = self._flow(call)
+        return self._drive(self._flow(call))
+
+    def _drive(self, flow: Generator[Action, Any, _T]) -> _T:
         outcome: Any = None
         while True:
             try:
                 action = flow.send(outcome)
             except StopIteration as done:
-                response: httpx.Response = done.value
-                return response
+                result: _T = done.value
+                return result
             if isinstance(action, Transmit):
                 try:
                     outcome = self._http.send(self._build(action.request))
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:
                     outcome = exc
             elif isinstance(action, Authorize):
                 outcome = self._token(action.stale).value
@@ -155,11 +202,9 @@ class Sendoso(_ClientBase[httpx.Client]):
                 outcome = None
 
     def _token(self, stale: str | None) -> AccessToken:
+        seen = self._tokens.attempts
         with self._token_lock:
-            token = self._tokens.usable(stale)
-            if token is None:
-                token = self._tokens.accept(self._request(self._tokens.request()))
-            return token
+            return self._drive(self._obtain_token(stale, seen))
 
     def close(self) -> None:
         if self._owns_http:
@@ -187,23 +232,30 @@ class AsyncSendoso(_ClientBase[httpx.AsyncClient]):
         self.gifts = AsyncGifts(self._request, self._host)
         self.sends = AsyncSends(self._request, self._host, self.gifts)
 
-    async def authenticate(self) -> TokenInfo:
-        """Obtain (or reuse) an access token; returns its expiry, never its value."""
+    async def authenticate(self, *, refresh: bool = False) -> TokenInfo:
+        """Obtain (or reuse) an access token; returns its expiry, never its value.
+
+        ``refresh=True`` always asks the server, which proves the credentials work now.
+        """
+        if refresh:
+            self._tokens.forget()
         return (await self._token(None)).info()
 
     async def _request(self, call: Call) -> httpx.Response:
-        flow = self._flow(call)
+        return await self._drive(self._flow(call))
+
+    async def _drive(self, flow: Generator[Action, Any, _T]) -> _T:
         outcome: Any = None
         while True:
             try:
                 action = flow.send(outcome)
             except StopIteration as done:
-                response: httpx.Response = done.value
-                return response
+                result: _T = done.value
+                return result
             if isinstance(action, Transmit):
                 try:
                     outcome = await self._http.send(self._build(action.request))
-                except httpx.TransportError as exc:
+                except httpx.RequestError as exc:
                     outcome = exc
             elif isinstance(action, Authorize):
                 outcome = (await self._token(action.stale)).value
@@ -212,11 +264,9 @@ class AsyncSendoso(_ClientBase[httpx.AsyncClient]):
                 outcome = None
 
     async def _token(self, stale: str | None) -> AccessToken:
+        seen = self._tokens.attempts
         async with self._token_lock:
-            token = self._tokens.usable(stale)
-            if token is None:
-                token = self._tokens.accept(await self._request(self._tokens.request()))
-            return token
+            return await self._drive(self._obtain_token(stale, seen))
 
     async def close(self) -> None:
         if self._owns_http:

@@ -88,7 +88,13 @@ def load_settings(
     **overrides: Any,
 ) -> Settings:
     """Resolve settings. ``overrides`` (``base_url``, ``client_id``, ``client_secret``,
-    ``rate_limit``, ``trust_idempotency``) win when not ``None``."""
+    ``rate_limit``, ``trust_idempotency``) win when not ``None``.
+
+    The host and the credentials travel together: they come from the one source (profile or
+    environment) that holds the client secret, so a secret is never sent to a host configured
+    somewhere else. A base URL or client id set in a source that outranks it, without a
+    secret, is an error rather than a silent mix; an override (a flag) is an explicit choice.
+    """
     environ = os.environ if environ is None else environ
     unknown = set(overrides) - set(_KEYS)
     if unknown:
@@ -96,31 +102,55 @@ def load_settings(
     path = path or config_path(environ)
     document = _read_profiles(path)
     profiles = document.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigurationError(f"'profiles' in {path} must be a table of [profiles.NAME]")
     explicit = profile or environ.get("SENDOSO_PROFILE") or None
-    chosen = explicit or document.get("default_profile")
+    chosen = explicit or document.get("default_profile") or None
     from_file: dict[str, Any] = {}
-    if chosen:
-        if not isinstance(profiles, dict) or chosen not in profiles:
-            if explicit:
-                known = ", ".join(sorted(profiles)) if isinstance(profiles, dict) else ""
-                raise ConfigurationError(
-                    f"profile {chosen!r} is not in {path}"
-                    + (f" (profiles: {known})" if known else " (no profiles defined)")
-                )
-        else:
-            from_file = {k: v for k, v in dict(profiles[chosen]).items() if k in _KEYS}
+    if chosen is not None:
+        if chosen in profiles and isinstance(profiles[chosen], dict):
+            from_file = {k: v for k, v in profiles[chosen].items() if k in _KEYS}
             if "client_secret" in from_file:
                 _check_private(path)
-    from_env = {
-        "base_url": environ.get("SENDOSO_BASE_URL"),
-        "client_id": environ.get("SENDOSO_CLIENT_ID"),
-        "client_secret": environ.get("SENDOSO_CLIENT_SECRET"),
+        elif explicit:
+            known = ", ".join(sorted(profiles))
+            raise ConfigurationError(
+                f"profile {chosen!r} is not in {path}"
+                + (f" (profiles: {known})" if known else " (no profiles defined)")
+            )
+        else:
+            chosen = None
+    env_names = {
+        "base_url": "SENDOSO_BASE_URL",
+        "client_id": "SENDOSO_CLIENT_ID",
+        "client_secret": "SENDOSO_CLIENT_SECRET",
     }
-    from_env = {k: v for k, v in from_env.items() if v}
-    layers = [from_env, from_file] if explicit else [from_file, from_env]
-    merged: dict[str, Any] = {}
-    for layer in [*layers, {k: v for k, v in overrides.items() if v is not None}]:
-        merged.update(layer)
+    from_env: dict[str, Any] = {k: environ[v] for k, v in env_names.items() if environ.get(v)}
+    profile_source: tuple[str, dict[str, Any]] = (f"profile {chosen!r} in {path}", from_file)
+    env_source: tuple[str, dict[str, Any]] = ("the SENDOSO_* environment variables", from_env)
+    # Highest precedence first.
+    sources = [profile_source, env_source] if explicit else [env_source, profile_source]
+    identity: dict[str, Any] = {}
+    for rank, (name, values) in enumerate(sources):
+        if "client_secret" not in values:
+            continue
+        for higher_name, higher in sources[:rank]:
+            stray = sorted(k for k in ("base_url", "client_id") if k in higher)
+            if stray and not all(overrides.get(k) is not None for k in stray):
+                raise ConfigurationError(
+                    f"{higher_name} set{'s' if len(stray) == 1 else ''} {' and '.join(stray)} "
+                    f"but no client secret, and the secret comes from {name}; a secret is only "
+                    f"sent to the host configured beside it: set all three in one place"
+                )
+        identity = {k: values[k] for k in ("base_url", "client_id", "client_secret") if k in values}
+        break
+    else:
+        # No secret anywhere: keep what was given, so the error can name what is missing.
+        for _, values in reversed(sources):
+            identity.update(values)
+    tuning = {k: from_file[k] for k in ("rate_limit", "trust_idempotency") if k in from_file}
+    chosen_by_flags = {k: v for k, v in overrides.items() if v is not None}
+    merged: dict[str, Any] = {**identity, **tuning, **chosen_by_flags}
     try:
         return Settings(profile=chosen, **merged)
     except ValueError as exc:

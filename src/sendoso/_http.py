@@ -37,10 +37,12 @@ from sendoso.errors import (
 )
 
 __all__ = [
+    "Action",
     "Authorize",
     "Call",
     "Policy",
     "RequestSpec",
+    "ServerIdentity",
     "Transmit",
     "Wait",
     "call_flow",
@@ -66,8 +68,10 @@ class Call:
     path: str
     kind: CallKind = "read"
     params: Mapping[str, str] | None = None
-    json: Any = None
-    form: Mapping[str, str] | None = None
+    # Bodies hold the client secret (token calls) and recipients' addresses (sends): never in
+    # a repr, so never in a traceback that captures locals.
+    json: Any = field(default=None, repr=False)
+    form: Mapping[str, str] | None = field(default=None, repr=False)
     idempotency_key: str | None = None
 
     @property
@@ -80,9 +84,13 @@ class Policy:
     max_retries: int = 4
     backoff_base: float = 0.5
     backoff_cap: float = 30.0
-    #: Longest a call keeps waiting out 429s in total before giving up with RateLimitError.
+    #: Longest a call keeps waiting out 429s in total before giving up with RateLimitError,
+    #: and how many 429s it takes at most (a server saying "retry now" must not loop forever).
     max_rate_limit_wait: float = 300.0
-    trusts_idempotency: bool = False
+    max_rate_limit_retries: int = 30
+    #: True/False: the server does / does not deduplicate on Idempotency-Key. None: only if it
+    #: identifies itself as the sandbox (see :class:`ServerIdentity`).
+    trusts_idempotency: bool | None = False
 
     def backoff(self, attempt: int) -> float:
         # Exponential with jitter so that many workers failing together do not return together.
@@ -95,8 +103,8 @@ class RequestSpec:
     method: str
     url: str
     params: Mapping[str, str] | None
-    json: Any
-    form: Mapping[str, str] | None
+    json: Any = field(repr=False)
+    form: Mapping[str, str] | None = field(repr=False)
     headers: dict[str, str] = field(repr=False)
 
 
@@ -120,12 +128,38 @@ class Transmit:
     request: RequestSpec
 
 
+class ServerIdentity:
+    """What the server has said about itself; shared by every call of one client.
+
+    Only the local sandbox is known to deduplicate on ``Idempotency-Key``, and it says so
+    with a ``Sendoso-Sandbox`` header. Being on loopback is not enough: a port-forward or a
+    TLS proxy to production is on loopback too.
+    """
+
+    HEADER = "sendoso-sandbox"
+
+    def __init__(self) -> None:
+        self.is_sandbox = False
+
+    def observe(self, response: httpx.Response) -> None:
+        if response.headers.get(self.HEADER) == "1":
+            self.is_sandbox = True
+
+
 Action = Authorize | Wait | Transmit
 Flow = Generator[Action, Any, httpx.Response]
 
 
-def call_flow(call: Call, *, base_url: str, pacer: Pacer, policy: Policy) -> Flow:
+def call_flow(
+    call: Call, *, base_url: str, pacer: Pacer, policy: Policy, identity: ServerIdentity
+) -> Flow:
     """Carry ``call`` out under the policy; returns the successful response or raises."""
+
+    def deduplicated() -> bool:
+        if policy.trusts_idempotency is None:
+            return identity.is_sandbox
+        return policy.trusts_idempotency
+
     url = base_url.rstrip("/") + call.path
     retries = 0
     rate_limited_for = 0.0
@@ -150,17 +184,21 @@ def call_flow(call: Call, *, base_url: str, pacer: Pacer, policy: Policy) -> Flo
         elapsed_ms = (time.monotonic() - started) * 1000
         attempt = retries + 1
 
-        if isinstance(outcome, httpx.TransportError):
+        # Transport errors, and also answers that could not be decoded (a bad gzip body):
+        # either way the request may have been processed.
+        if isinstance(outcome, httpx.RequestError):
             logger.debug(
                 "%s %s failed after %.0f ms: %s (attempt %d)",
                 call.method, call.path, elapsed_ms, type(outcome).__name__, attempt,
             )  # fmt: skip
             never_sent = isinstance(outcome, _NOT_SENT)
-            if call.kind == "send" and not never_sent and not policy.trusts_idempotency:
-                raise _ambiguous(call, f"the connection failed mid-request ({outcome})")
+            if call.kind == "send" and not never_sent and not deduplicated():
+                raise _ambiguous(call, f"no readable reply ({type(outcome).__name__}: {outcome})")
             if retries >= policy.max_retries:
                 if call.kind == "send" and not never_sent:
-                    raise _ambiguous(call, f"still failing after {attempt} attempts ({outcome})")
+                    raise _ambiguous(
+                        call, f"still failing after {attempt} attempts ({outcome})", retry_safe=True
+                    )
                 raise _connection_error(outcome, attempt)
             wait = policy.backoff(retries)
             retries += 1
@@ -169,6 +207,7 @@ def call_flow(call: Call, *, base_url: str, pacer: Pacer, policy: Policy) -> Flo
             continue
 
         response: httpx.Response = outcome
+        identity.observe(response)
         status = response.status_code
         request_id = _request_id(response)
         logger.debug(
@@ -185,12 +224,17 @@ def call_flow(call: Call, *, base_url: str, pacer: Pacer, policy: Policy) -> Flo
             logger.debug("%s %s: token refused, refreshing it once", call.method, call.path)
             continue
 
-        in_progress = status == 409 and call.kind == "send" and policy.trusts_idempotency
+        in_progress = status == 409 and call.kind == "send" and deduplicated()
         if status == 429 or in_progress:
             asked = retry_after_seconds(response.headers)
-            wait = policy.backoff(min(throttled, 6)) if asked is None else asked
+            # "Retry now" (0, or a reset time already past) still gets a backoff, or a busy
+            # server would be hammered.
+            wait = asked if asked else policy.backoff(min(throttled, 6))
             throttled += 1
-            if rate_limited_for + wait > policy.max_rate_limit_wait:
+            if (
+                throttled > policy.max_rate_limit_retries
+                or rate_limited_for + wait > policy.max_rate_limit_wait
+            ):
                 raise error_from_response(response, retry_after=wait)
             rate_limited_for += wait
             if status == 429:
@@ -203,7 +247,7 @@ def call_flow(call: Call, *, base_url: str, pacer: Pacer, policy: Policy) -> Flo
             continue
 
         if status >= 500:
-            if call.kind == "send" and not policy.trusts_idempotency:
+            if call.kind == "send" and not deduplicated():
                 raise _ambiguous(call, f"the API answered {status}", request_id)
             if retries < policy.max_retries:
                 wait = policy.backoff(retries)
@@ -212,7 +256,9 @@ def call_flow(call: Call, *, base_url: str, pacer: Pacer, policy: Policy) -> Flo
                 yield Wait(wait)
                 continue
             if call.kind == "send":
-                raise _ambiguous(call, f"still {status} after {attempt} attempts", request_id)
+                raise _ambiguous(
+                    call, f"still {status} after {attempt} attempts", request_id, retry_safe=True
+                )
         raise error_from_response(response)
 
 
@@ -223,23 +269,32 @@ def _log_wait(call: Call, seconds: float, reason: str, next_attempt: int) -> Non
     )  # fmt: skip
 
 
-def _ambiguous(call: Call, reason: str, request_id: str | None = None) -> AmbiguousSendError:
+def _ambiguous(
+    call: Call, reason: str, request_id: str | None = None, *, retry_safe: bool = False
+) -> AmbiguousSendError:
     key = call.idempotency_key or ""
+    if retry_safe:
+        advice = f"the server deduplicates, so retrying with idempotency key {key} is safe"
+    else:
+        advice = (
+            "this server is not known to deduplicate, so sending again may create a second "
+            "gift: confirm with Sendoso whether it exists before sending again"
+        )
     return AmbiguousSendError(
-        f"outcome of the send is unknown: {reason}. It may or may not have been created; "
-        f"look it up before retrying, and retry only with idempotency key {key}",
+        f"outcome of the send is unknown: {reason}. It may or may not have been created; {advice}",
         idempotency_key=key,
         request_id=request_id,
+        retry_safe=retry_safe,
     )
 
 
-def _connection_error(exc: httpx.TransportError, attempts: int) -> APIConnectionError:
+def _connection_error(exc: httpx.RequestError, attempts: int) -> APIConnectionError:
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     host = urlsplit(str(exc.request.url)).netloc if _has_request(exc) else "the API"
     return cls(f"could not reach {host} after {attempts} attempts: {type(exc).__name__}: {exc}")
 
 
-def _has_request(exc: httpx.TransportError) -> bool:
+def _has_request(exc: httpx.RequestError) -> bool:
     try:
         exc.request  # noqa: B018 - httpx raises RuntimeError when no request is attached
     except RuntimeError:
@@ -276,7 +331,10 @@ def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None)
             number = float(reset.strip())
         except ValueError:
             return None
-        # Large values are epoch timestamps; small ones are seconds from now.
+        # Large values are epoch timestamps (in milliseconds if larger still); small ones are
+        # seconds from now.
+        if number > 1_000_000_000_000:
+            number /= 1000
         return max(0.0, number - now) if number > 1_000_000_000 else max(0.0, number)
     return None
 

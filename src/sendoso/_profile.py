@@ -32,15 +32,17 @@ class HostProfile:
     rate_limit: float | None = 10.0
     #: Whether a repeated POST with the same Idempotency-Key is known to be deduplicated.
     #: The production API documents no idempotency, so ambiguous sends are never retried there.
-    trusts_idempotency: bool = False
+    #: None: only once the server has identified itself as the sandbox.
+    trusts_idempotency: bool | None = False
     #: Lifetime assumed when a token response omits ``expires_in`` (the seed: two hours).
     default_token_ttl: float = 7200.0
 
 
 PRODUCTION = HostProfile()
-#: The local sandbox: honours Idempotency-Key, and its rate limit is whatever it was started
-#: with, so the client relies on its 429s instead of guessing.
-SANDBOX = replace(PRODUCTION, rate_limit=None, trusts_idempotency=True)
+#: A loopback host: probably the local sandbox, whose rate limit is whatever it was started
+#: with, so the client relies on its 429s instead of guessing. It is trusted to deduplicate
+#: only once it has said it is the sandbox: a loopback port-forward to production is not.
+LOOPBACK = replace(PRODUCTION, rate_limit=None, trusts_idempotency=None)
 
 
 def is_loopback_url(url: str) -> bool:
@@ -66,4 +68,4 @@ def profile_for(base_url: str) -> HostProfile:
             f"refusing plain http:// to {parts.hostname}: credentials and recipients' addresses "
             "would cross the network unencrypted; use https://"
         )
-    return SANDBOX if loopback else PRODUCTION
+    return LOOPBACK if loopback else PRODUCTION

@@ -91,16 +91,23 @@ class AmbiguousSendError(APIError):
     """A send request reached the API but its outcome is unknown.
 
     The gift may or may not have been created. Retrying blindly could send it twice, so the
-    SDK does not, unless the server is trusted to deduplicate on ``idempotency_key``. Look the
-    send up (or ask Sendoso) and settle it; or retry with the *same* ``idempotency_key`` if you
-    know the server honours it.
+    SDK does not, unless the server is trusted to deduplicate on ``idempotency_key``. When
+    ``retry_safe`` is true (it is, and retries were exhausted) a later retry with the same key is
+    safe; otherwise confirm with Sendoso whether the send exists before sending again.
     """
 
     def __init__(
-        self, message: str, *, idempotency_key: str, request_id: str | None = None
+        self,
+        message: str,
+        *,
+        idempotency_key: str,
+        request_id: str | None = None,
+        retry_safe: bool = False,
     ) -> None:
         super().__init__(message, request_id=request_id)
         self.idempotency_key = idempotency_key
+        #: True when the server deduplicates on the key, so a retry with it cannot double-send.
+        self.retry_safe = retry_safe
 
 
 class ResponseParseError(APIError):

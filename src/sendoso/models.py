@@ -13,16 +13,23 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "Address",
     "CostEstimate",
+    "CostRange",
     "Gift",
     "GiftCategory",
     "GiftVariant",
     "Send",
-    "SendCost",
     "SendRequest",
     "SendStatus",
     "ShippingEstimate",
@@ -159,8 +166,8 @@ class SendRequest(BaseModel):
         return {"send": send}
 
 
-class SendCost(_Lenient):
-    """What the API expects a send to cost."""
+class CostRange(_Lenient):
+    """A low-high amount in one currency (a cost may list several)."""
 
     currency: str = "USD"
     low: Decimal
@@ -181,7 +188,7 @@ class Send(_Lenient):
     title: str | None = None
     message: str | None = None
     team_id: str | None = None
-    cost: SendCost | None = None
+    cost: list[CostRange] = Field(default_factory=list)
     status_reason: str | None = None
     tracking_number: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -196,20 +203,72 @@ class Send(_Lenient):
 
 
 class CostEstimate(BaseModel):
-    """What one send is expected to cost, as a range (the seed gives the fees as a range)."""
+    """What one send is expected to cost, as a range (the seed gives the fees as a range).
+
+    The item and its shipping are priced in the item's ``currency``; the fulfillment fee in
+    ``fulfillment_currency`` (the seed's "$10-15"). Amounts in different currencies are never
+    added together: :meth:`totals` gives one range per currency, and :attr:`low` /
+    :attr:`high` exist only when there is a single one.
+    """
 
     gift_id: str
     currency: str
     item: Decimal
     fulfillment_low: Decimal = Decimal("0")
     fulfillment_high: Decimal = Decimal("0")
+    fulfillment_currency: str = "USD"
     shipping_low: Decimal = Decimal("0")
     shipping_high: Decimal = Decimal("0")
+    #: False when the item needs shipping but the catalog publishes no rate for it: the
+    #: range then leaves shipping out, and says so.
+    shipping_known: bool = True
+
+    def totals(self) -> dict[str, tuple[Decimal, Decimal]]:
+        """``{currency: (low, high)}``, one entry per currency involved."""
+        totals = {self.currency: (self.item + self.shipping_low, self.item + self.shipping_high)}
+        if self.fulfillment_high:
+            low, high = totals.get(self.fulfillment_currency, (Decimal("0"), Decimal("0")))
+            totals[self.fulfillment_currency] = (
+                low + self.fulfillment_low,
+                high + self.fulfillment_high,
+            )
+        return totals
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def total(self) -> list[CostRange]:
+        """:meth:`totals` as data, so that JSON output carries the sums too."""
+        return [
+            CostRange(currency=currency, low=low, high=high)
+            for currency, (low, high) in self.totals().items()
+        ]
+
+    @property
+    def single_currency(self) -> bool:
+        return len(self.totals()) == 1
+
+    def _only(self) -> tuple[Decimal, Decimal]:
+        totals = self.totals()
+        if len(totals) != 1:
+            raise ValueError(
+                f"the estimate for {self.gift_id} spans {' and '.join(totals)}; use totals()"
+            )
+        return next(iter(totals.values()))
 
     @property
     def low(self) -> Decimal:
-        return self.item + self.fulfillment_low + self.shipping_low
+        """The lowest total; raises ``ValueError`` if the estimate spans currencies."""
+        return self._only()[0]
 
     @property
     def high(self) -> Decimal:
-        return self.item + self.fulfillment_high + self.shipping_high
+        """The highest total; raises ``ValueError`` if the estimate spans currencies."""
+        return self._only()[1]
+
+    def __str__(self) -> str:
+        parts = [
+            f"{low:.2f} {currency}" if low == high else f"{low:.2f}\u2013{high:.2f} {currency}"
+            for currency, (low, high) in self.totals().items()
+        ]
+        text = " + ".join(parts)
+        return text if self.shipping_known else f"{text} + shipping (rate not published)"

@@ -10,20 +10,28 @@ from decimal import Decimal
 
 from sendoso.models import ADDRESSED_CATEGORIES, CostEstimate, Gift
 
-__all__ = ["FULFILLMENT_FEE_HIGH", "FULFILLMENT_FEE_LOW", "estimate_cost"]
+__all__ = [
+    "FULFILLMENT_FEE_CURRENCY",
+    "FULFILLMENT_FEE_HIGH",
+    "FULFILLMENT_FEE_LOW",
+    "estimate_cost",
+]
 
 FULFILLMENT_FEE_LOW = Decimal("10.00")
 FULFILLMENT_FEE_HIGH = Decimal("15.00")
+FULFILLMENT_FEE_CURRENCY = "USD"
 
 
 def estimate_cost(gift: Gift, country: str | None = None) -> CostEstimate:
     """What sending ``gift`` once is expected to cost, as a low/high range.
 
-    With ``country`` unknown, shipping spans the domestic to the international rate.
+    With ``country`` unknown, shipping spans the domestic to the international rate. The
+    fulfillment fee is in US dollars whatever the item's currency, as the seed states it.
     """
     if gift.category not in ADDRESSED_CATEGORIES and not gift.requires_address:
         return CostEstimate(gift_id=gift.id, currency=gift.currency, item=gift.price)
     shipping_low = shipping_high = Decimal("0")
+    shipping_known = gift.shipping_estimate is not None
     if gift.shipping_estimate is not None:
         rates = gift.shipping_estimate
         if country is None:
@@ -39,6 +47,8 @@ def estimate_cost(gift: Gift, country: str | None = None) -> CostEstimate:
         item=gift.price,
         fulfillment_low=FULFILLMENT_FEE_LOW,
         fulfillment_high=FULFILLMENT_FEE_HIGH,
+        fulfillment_currency=FULFILLMENT_FEE_CURRENCY,
         shipping_low=shipping_low,
         shipping_high=shipping_high,
+        shipping_known=shipping_known,
     )

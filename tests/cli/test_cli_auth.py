@@ -60,9 +60,23 @@ def test_token_cache_file_is_private_and_reused(cli: Invoke, env: Any) -> None:
     before = env.stats()["token_requests"]
     assert before == 1
 
-    assert cli(["auth", "check"]).exit_code == 0
     assert cli(["gifts", "list", "--category", "egift"]).exit_code == 0
+    assert cli(["status", "snd_missing"]).exit_code == 1
     assert env.stats()["token_requests"] == before  # the cached token was reused
+
+
+def test_auth_check_proves_the_credentials_even_with_a_cached_token(
+    cli: Invoke, env: Any, monkeypatch: Any
+) -> None:
+    assert cli(["gifts", "list", "--json"]).exit_code == 0  # caches a token
+    assert cli(["auth", "check"]).exit_code == 0
+    assert env.stats()["token_requests"] == 2  # asked the server, not the cache
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", "rotated-away")
+    result = cli(["auth", "check"])
+    assert result.exit_code == 1
+    assert "rotated-away" not in result.stdout + result.stderr
+    # Nor does any other command use the token the old secret obtained.
+    assert cli(["gifts", "list"]).exit_code == 1
 
 
 def test_no_token_cache_neither_reads_nor_writes_it(cli: Invoke, env: Any) -> None:
@@ -115,15 +129,37 @@ default_profile = "p"
 [profiles.p]
 base_url = "http://127.0.0.1:1"
 client_id = "from-profile"
-client_secret = "sandbox-secret"
+client_secret = "profile-secret"
 """
     )
-    monkeypatch.setenv("SENDOSO_BASE_URL", sandbox.url)  # env beats the profile's URL
+    monkeypatch.setenv("SENDOSO_BASE_URL", sandbox.url)  # the environment beats the profile
     monkeypatch.setenv("SENDOSO_CLIENT_ID", "from-env")
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", "sandbox-secret")
     result = cli(["--client-id", "sandbox-client", "auth", "check", "--json"])  # flag beats env
     assert result.exit_code == 0, result.stdout
     assert parse_json(result)["client_id"] == "sandbox-client"
     assert parse_json(result)["base_url"] == sandbox.url
+
+
+def test_a_host_from_one_place_and_a_secret_from_another_is_refused(
+    cli: Invoke, sandbox: Any, write_config: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(
+        """
+default_profile = "production"
+
+[profiles.production]
+client_id = "prod-id"
+client_secret = "prod-secret-value"
+"""
+    )
+    # A leftover variable must not send the production secret to another host.
+    monkeypatch.setenv("SENDOSO_BASE_URL", sandbox.url)
+    result = cli(["auth", "check"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "SENDOSO_* environment variables sets base_url but no client secret" in result.stderr
+    assert "prod-secret-value" not in result.stdout + result.stderr
+    assert sandbox.stats()["token_requests"] == 0
 
 
 def test_config_file_with_a_secret_readable_by_others_is_refused(

@@ -126,8 +126,9 @@ def test_physical_gift_with_variant_address_and_metadata(cli: Invoke, env: Any) 
     assert output["send"]["status"] == "pending"
     assert output["send"]["idempotency_key"] == sends[0]["idempotency_key"]
     # 55.00 + 10-15 fulfilment + 8.00 domestic shipping to the US
-    assert output["cost_estimate"]["low"] == "73.00"
-    assert output["cost_estimate"]["high"] == "78.00"
+    assert output["cost_estimate"]["total"] == [
+        {"currency": "USD", "low": "73.00", "high": "78.00"}
+    ]
 
 
 def test_validation_failure_lists_every_problem_and_sends_nothing(cli: Invoke, env: Any) -> None:
@@ -222,7 +223,7 @@ def test_dry_run_sends_nothing(cli: Invoke, env: Any) -> None:
     assert plan["dry_run"] is True
     assert plan["request"]["address"]["country"] == "US"
     assert plan["gift"]["id"] == "gft_swag_zip_hoodie"
-    assert plan["cost_estimate"]["low"] == "73.00"
+    assert plan["cost_estimate"]["total"][0]["low"] == "73.00"
     assert env.sends() == []
     assert env.stats()["requests"]["POST /api/v3/sends"] == 0
 

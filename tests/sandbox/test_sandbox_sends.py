@@ -52,7 +52,7 @@ def test_seed_send_with_every_field(post_send: PostSend, make_body: MakeBody) ->
     assert created.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
     assert send["updated_at"] == send["created_at"]
     # $45 coffee + $10-15 fulfillment + $8.50 domestic shipping.
-    assert send["cost"] == {"currency": "USD", "low": "63.50", "high": "68.50"}
+    assert send["cost"] == [{"currency": "USD", "low": "63.50", "high": "68.50"}]
     assert Send.model_validate(send).id == send["id"]
 
 
@@ -82,7 +82,7 @@ def test_egift_needs_no_address_and_costs_face_value(post_send: PostSend) -> Non
     assert response.status_code == 201, response.text
     send = response.json()["send"]
     assert send["address"] is None
-    assert send["cost"] == {"currency": "USD", "low": "25.00", "high": "25.00"}
+    assert send["cost"] == [{"currency": "USD", "low": "25.00", "high": "25.00"}]
 
 
 def test_swag_with_variant(post_send: PostSend) -> None:
@@ -193,7 +193,7 @@ def test_international_shipping_is_priced(post_send: PostSend, make_body: MakeBo
     response = post_send(body)
     assert response.status_code == 201, response.text
     # $55 books + $10-15 fulfillment + $22 international shipping.
-    assert response.json()["send"]["cost"] == {"currency": "USD", "low": "87.00", "high": "92.00"}
+    assert response.json()["send"]["cost"] == [{"currency": "USD", "low": "87.00", "high": "92.00"}]
 
 
 @pytest.mark.parametrize(
@@ -256,4 +256,4 @@ def test_sends_are_listed_in_creation_order_with_their_request(
     assert listed[0]["idempotency_key"] is None
     assert listed[1]["idempotency_key"] == "key-2"
     assert listed[1]["request_body"] == make_body(first_name="Second")
-    assert Decimal(listed[0]["cost"]["low"]) > 0
+    assert Decimal(listed[0]["cost"][0]["low"]) > 0

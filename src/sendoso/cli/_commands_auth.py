@@ -38,7 +38,7 @@ def check(
         bool, typer.Option("--json", help="Print JSON only (errors too).")
     ] = False,
 ) -> None:
-    """Obtain (or reuse the cached) access token and show what it is good for.
+    """Obtain a fresh access token (proving the credentials work now) and show its expiry.
 
     Prints the base URL, client id, token type and expiry; never the token itself.
     """
@@ -46,7 +46,7 @@ def check(
 
     state = state_of(ctx)
     with guard(json_output=json_output), state.client() as client:
-        info = client.authenticate()
+        info = client.authenticate(refresh=True)
         settings = state.settings()
         base_url = client.base_url
     expires_at = info.expires_at.astimezone(UTC)

@@ -156,7 +156,9 @@ def send(
         try:
             sent = client.sends.submit(request, gift=gift, idempotency_key=key)
         except KeyboardInterrupt:
-            raise _interrupted_while_sending(key, json_output=json_output) from None
+            raise _interrupted_while_sending(
+                key, retry_safe=client.trusts_idempotency, json_output=json_output
+            ) from None
 
     if json_output:
         print_json(
@@ -243,11 +245,15 @@ def _confirm(
         )
 
 
-def _interrupted_while_sending(key: str, *, json_output: bool) -> typer.Exit:
-    message = (
-        "interrupted while sending: the gift may or may not have been created. "
-        f"Retry only with the same key: --idempotency-key {key}"
-    )
+def _interrupted_while_sending(key: str, *, retry_safe: bool, json_output: bool) -> typer.Exit:
+    if retry_safe:
+        advice = f"this server deduplicates, so retry safely with --idempotency-key {key}"
+    else:
+        advice = (
+            "this server is not known to deduplicate: check the Sendoso dashboard before "
+            "sending again, or a second gift may go out"
+        )
+    message = f"interrupted while sending: the gift may or may not have been created; {advice}"
     return simple_error(
         "Interrupted",
         message,

@@ -17,7 +17,8 @@ class ExitCode(IntEnum):
     API_ERROR = 1
     #: Bad flags, invalid request or configuration; nothing was sent.
     USAGE = 2
-    #: AmbiguousSendError: the send may or may not have been created.
+    #: AmbiguousSendError, or an unreadable reply to a send that was created: settle it
+    #: before sending again.
     AMBIGUOUS = 3
     #: Ctrl-C, or the confirmation prompt was declined.
     INTERRUPTED = 130
@@ -28,7 +29,8 @@ Exit codes:
   0    success
   1    API error: the API refused or failed (HTTP error, unreachable, unreadable reply)
   2    usage, validation or configuration error: nothing was sent
-  3    ambiguous outcome: the send may have happened; the idempotency key is printed
+  3    ambiguous outcome: the send may have happened (or happened but its reply was
+       unreadable); the idempotency key is printed. Settle it before sending again
   130  interrupted, or the confirmation was declined
 \b
 Credentials: SENDOSO_CLIENT_ID, SENDOSO_CLIENT_SECRET, SENDOSO_BASE_URL or a profile in
@@ -37,11 +39,20 @@ $SENDOSO_CONFIG (flags > environment > profile). The secret is never taken as a 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The exit code for an exception the SDK raised (``API_ERROR`` for anything else)."""
-    from sendoso.errors import AmbiguousSendError, ConfigurationError, ValidationError
+    from sendoso.errors import (
+        AmbiguousSendError,
+        ConfigurationError,
+        ResponseParseError,
+        ValidationError,
+    )
 
     if isinstance(exc, ValidationError | ConfigurationError):
         return ExitCode.USAGE
     if isinstance(exc, AmbiguousSendError):
+        return ExitCode.AMBIGUOUS
+    if isinstance(exc, ResponseParseError) and exc.idempotency_key:
+        # A send was created but its reply could not be read: retrying as after a failure
+        # would send a second gift.
         return ExitCode.AMBIGUOUS
     if isinstance(exc, KeyboardInterrupt):
         return ExitCode.INTERRUPTED

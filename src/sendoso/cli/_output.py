@@ -91,15 +91,11 @@ def money(amount: Decimal, currency: str) -> str:
 
 
 def cost_range(estimate: CostEstimate) -> str:
-    if estimate.low == estimate.high:
-        return money(estimate.low, estimate.currency)
-    return f"{estimate.low:.2f}\u2013{estimate.high:.2f} {estimate.currency}"
+    return str(estimate)
 
 
 def estimate_json(estimate: CostEstimate) -> dict[str, Any]:
     data: dict[str, Any] = estimate.model_dump(mode="json")
-    data["low"] = str(estimate.low)
-    data["high"] = str(estimate.high)
     return data
 
 
@@ -269,6 +265,8 @@ def error_json(exc: SendosoError) -> dict[str, Any]:
     key = getattr(exc, "idempotency_key", None)
     if isinstance(exc, AmbiguousSendError | ResponseParseError) and key:
         error["idempotency_key"] = key
+    if isinstance(exc, AmbiguousSendError):
+        error["retry_safe"] = exc.retry_safe
     return {"error": error}
 
 
@@ -302,11 +300,16 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
     if isinstance(exc, AmbiguousSendError):
         out.print(f"[red bold]Outcome unknown:[/red bold] {text(redact(exc.message))}")
         out.print(f"Idempotency key: [bold]{text(exc.idempotency_key)}[/bold]")
-        out.print(
-            "Check whether the gift was sent (Sendoso dashboard, or `sendoso status SEND_ID` if "
-            "you learn its id) before retrying. Retry only with the same key: re-run the same "
-            f"command with --idempotency-key {text(exc.idempotency_key)}"
-        )
+        if exc.retry_safe:
+            out.print(
+                "This server deduplicates: re-run the same command with "
+                f"--idempotency-key {text(exc.idempotency_key)} to retry safely."
+            )
+        else:
+            out.print(
+                "Do not re-run it as it is: this server is not known to deduplicate, so a "
+                "second run may send a second gift. Check the Sendoso dashboard first."
+            )
         return
     if isinstance(exc, APIStatusError):
         out.print(f"[red]API error {exc.status_code}:[/red] {text(redact(exc.message))}")
@@ -318,6 +321,7 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
     if isinstance(exc, ResponseParseError) and exc.idempotency_key:
         out.print(f"[red]Unreadable response:[/red] {text(redact(exc.message))}")
         out.print(f"Idempotency key: [bold]{text(exc.idempotency_key)}[/bold]")
+        out.print("Do not send it again: the API accepted it. Find it in the Sendoso dashboard.")
         return
     out.print(f"[red]Error:[/red] {text(redact(str(exc)))}")
 

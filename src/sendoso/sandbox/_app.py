@@ -184,6 +184,8 @@ class _RequestContext:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-Id"] = request_id
+                # Tells the SDK it talks to a server that deduplicates on Idempotency-Key.
+                headers["Sendoso-Sandbox"] = "1"
                 limit = scope.get(_SCOPE_RATE_LIMIT)
                 if limit is not None:
                     headers["X-RateLimit-Limit"], headers["X-RateLimit-Remaining"] = limit
@@ -644,7 +646,10 @@ class _Sandbox:
         country = send_request.address.country if send_request.address else None
         cost = estimate_cost(gift, country)
         data = send_request.model_dump(mode="json")
-        data["cost"] = {"currency": cost.currency, "low": str(cost.low), "high": str(cost.high)}
+        data["cost"] = [
+            {"currency": currency, "low": str(low), "high": str(high)}
+            for currency, (low, high) in cost.totals().items()
+        ]
         send = SendRecord(
             id="snd_" + secrets.token_hex(12),
             category=gift.category,

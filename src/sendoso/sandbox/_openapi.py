@@ -246,7 +246,11 @@ def _schemas() -> dict[str, Any]:
                 "address": _nullable(_ref("Address")),
                 "metadata": {"type": "object", "additionalProperties": _STRING},
                 "team_id": _nullable(_STRING),
-                "cost": _ref("Cost"),
+                "cost": {
+                    "type": "array",
+                    "description": "Expected cost, one range per currency involved.",
+                    "items": _ref("Cost"),
+                },
                 "created_at": _DATETIME,
                 "updated_at": _DATETIME,
             },
