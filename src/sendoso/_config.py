@@ -148,7 +148,9 @@ def load_settings(
         # No secret anywhere: keep what was given, so the error can name what is missing.
         for _, values in reversed(sources):
             identity.update(values)
-    tuning = {k: from_file[k] for k in ("rate_limit", "trust_idempotency") if k in from_file}
+    tuning: dict[str, Any] = {
+        k: from_file[k] for k in ("rate_limit", "trust_idempotency") if k in from_file
+    }
     chosen_by_flags = {k: v for k, v in overrides.items() if v is not None}
     merged: dict[str, Any] = {**identity, **tuning, **chosen_by_flags}
     try:
