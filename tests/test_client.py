@@ -3,8 +3,8 @@ error table, token lifetime, rate limits and the send state machine's ambiguity 
 
 from __future__ import annotations
 
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -270,23 +270,72 @@ def test_64_concurrent_async_sends_share_one_token(sandbox: Sandbox) -> None:
     assert len(sandbox.sends()) == 64
 
 
-def test_concurrent_threads_share_one_token(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
-        errors: list[BaseException] = []
+def test_64_concurrent_threads_sending_share_one_token(sandbox: Sandbox) -> None:
+    with client_for(sandbox) as catalog:
+        gift = pick(catalog, "egift")
+    before = token_requests(sandbox)
+    with client_for(sandbox) as client, ThreadPoolExecutor(max_workers=64) as pool:
+        sends = list(
+            pool.map(
+                lambda i: client.sends.create(
+                    gift_id=gift.id, validate=False, **recipient(f"t{i}@example.com")
+                ),
+                range(64),
+            )
+        )
+    assert token_requests(sandbox) - before == 1
+    assert len({s.id for s in sends}) == 64
+    assert len(sandbox.sends()) == 64
 
-        def work() -> None:
+
+def test_a_failed_token_request_is_shared_not_repeated_by_every_waiter(sandbox: Sandbox) -> None:
+    async def main() -> list[BaseException]:
+        failures: list[BaseException] = []
+        client = AsyncSendoso(
+            base_url=sandbox.url, client_id=sandbox.client_id, client_secret="wrong-secret"
+        )
+
+        async def call() -> None:
             try:
-                client.gifts.list(category="egift")
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
+                await client.gifts.list()
+            except AuthenticationError as exc:
+                failures.append(exc)
 
-        threads = [threading.Thread(target=work) for _ in range(16)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    assert errors == []
+        async with client, anyio.create_task_group() as tg:
+            for _ in range(16):
+                tg.start_soon(call)
+        return failures
+
+    failures = anyio.run(main)
+    assert len(failures) == 16
     assert token_requests(sandbox) == 1
+
+
+def test_no_traceback_frame_holds_the_secret_or_the_token(sandbox: Sandbox) -> None:
+    """What tools that capture locals (Sentry, pytest --showlocals, rich) would show."""
+
+    def frames_text(exc: BaseException) -> str:
+        shown = []
+        assert exc.__traceback__ is not None
+        tb = exc.__traceback__.tb_next  # past this test's own frame
+        while tb is not None:
+            shown.extend(repr(value) for value in tb.tb_frame.f_locals.values())
+            tb = tb.tb_next
+        return "\n".join(shown)
+
+    secret = "s3cret-" + "x" * 8
+    with pytest.raises(AuthenticationError) as refused:
+        Sendoso(base_url=sandbox.url, client_id="c", client_secret=secret).gifts.list()
+    assert secret not in frames_text(refused.value)
+
+    with client_for(sandbox) as client:
+        with pytest.raises(NotFoundError) as missing:
+            client.sends.create(gift_id="gft_gone", **recipient())
+        token = client._tokens.current
+        assert token is not None
+        text = frames_text(missing.value)
+    assert token.value not in text
+    assert sandbox.client_secret not in text
 
 
 def test_short_lived_tokens_are_refreshed_before_expiry(sandbox: Sandbox) -> None:

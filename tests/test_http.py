@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
+from typing import Any
 
 import httpx
 import pytest
 
 from sendoso import (
+    AmbiguousSendError,
     AuthenticationError,
     BadRequestError,
     InternalServerError,
@@ -16,7 +18,18 @@ from sendoso import (
     RateLimitError,
     UnprocessableEntityError,
 )
-from sendoso._http import error_from_response, retry_after_seconds
+from sendoso._http import (
+    Authorize,
+    Call,
+    Policy,
+    ServerIdentity,
+    Transmit,
+    Wait,
+    _request_spec,
+    call_flow,
+    error_from_response,
+    retry_after_seconds,
+)
 from sendoso._pacing import Pacer
 
 NOW = 1_800_000_000.0
@@ -122,3 +135,130 @@ def test_unpaced_pacer_only_honours_pauses() -> None:
 def test_pacer_rejects_nonsense_rates() -> None:
     with pytest.raises(ValueError, match="positive"):
         Pacer(0)
+
+
+def test_millisecond_epoch_reset_is_understood() -> None:
+    headers = httpx.Headers({"X-Rate-Limit-Reset": str(int((NOW + 9) * 1000))})
+    assert retry_after_seconds(headers, now=NOW) == pytest.approx(9)
+
+
+# --- the policy itself, driven step by step (it is a generator: no sockets, no sleeping) ---
+
+
+def drive(flow, answer, log: list[object] | None = None):  # type: ignore[no-untyped-def]
+    """Runs a flow, answering each Transmit with ``answer(n, spec)``; every action it asked
+    for is appended to ``log``. Returns (result, log)."""
+    log = [] if log is None else log
+    outcome: object = None
+    transmits = 0
+    while True:
+        try:
+            action = flow.send(outcome)
+        except StopIteration as done:
+            return done.value, log
+        log.append(action)
+        if isinstance(action, Transmit):
+            outcome = answer(transmits, action.request)
+            transmits += 1
+        elif isinstance(action, Authorize):
+            outcome = FakeToken("tok")
+        else:
+            outcome = None
+
+
+class FakeToken:
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+
+def flow_for(call: Call, **policy: Any):  # type: ignore[no-untyped-def]
+    return call_flow(
+        call,
+        base_url="https://api.test",
+        pacer=Pacer(None),
+        policy=Policy(**policy),
+        identity=ServerIdentity(),
+    )
+
+
+def answer_with(status: int, **headers: str):  # type: ignore[no-untyped-def]
+    def answer(n: int, spec: Any) -> httpx.Response:
+        return httpx.Response(status, headers=headers, request=httpx.Request(spec.method, spec.url))
+
+    return answer
+
+
+def test_retry_after_zero_is_neither_hammered_nor_retried_forever() -> None:
+    log: list[object] = []
+    flow = flow_for(Call("GET", "/api/v3/gifts"), max_rate_limit_retries=5)
+    with pytest.raises(RateLimitError):
+        drive(flow, answer_with(429, **{"Retry-After": "0"}), log)
+    transmits = [a for a in log if isinstance(a, Transmit)]
+    waits = [a for a in log if isinstance(a, Wait)]
+    assert len(transmits) == 6
+    assert len(waits) == 5
+    assert all(w.seconds > 0 for w in waits)  # "retry now" still gets a backoff
+
+
+def test_gets_are_retried_on_5xx_then_succeed() -> None:
+    def answer(n: int, spec: Any) -> httpx.Response:
+        status = 503 if n < 2 else 200
+        return httpx.Response(status, json={}, request=httpx.Request(spec.method, spec.url))
+
+    response, log = drive(flow_for(Call("GET", "/api/v3/gifts")), answer)
+    assert response.status_code == 200
+    assert sum(isinstance(a, Transmit) for a in log) == 3
+
+
+def test_an_untrusted_send_is_never_repeated_after_a_5xx() -> None:
+    call = Call("POST", "/api/v3/sends", kind="send", json={}, idempotency_key="k1")
+    with pytest.raises(AmbiguousSendError) as caught:
+        drive(flow_for(call, trusts_idempotency=False), answer_with(502))
+    assert caught.value.idempotency_key == "k1"
+    assert not caught.value.retry_safe
+
+
+def test_a_send_with_an_undecodable_reply_is_ambiguous() -> None:
+    call = Call("POST", "/api/v3/sends", kind="send", json={}, idempotency_key="k2")
+
+    def answer(n: int, spec: Any) -> httpx.DecodingError:
+        return httpx.DecodingError("bad gzip", request=httpx.Request(spec.method, spec.url))
+
+    with pytest.raises(AmbiguousSendError):
+        drive(flow_for(call, trusts_idempotency=False), answer)
+
+
+def test_a_loopback_server_is_trusted_only_once_it_says_it_is_the_sandbox() -> None:
+    call = Call("POST", "/api/v3/sends", kind="send", json={}, idempotency_key="k3")
+    identity = ServerIdentity()
+    flow = call_flow(
+        call, base_url="http://127.0.0.1:1", pacer=Pacer(None),
+        policy=Policy(trusts_idempotency=None), identity=identity,
+    )  # fmt: skip
+    with pytest.raises(AmbiguousSendError):
+        drive(flow, answer_with(502))  # a port-forward to a server that does not dedupe
+    sandbox_says = {"Sendoso-Sandbox": "1"}
+
+    def answer(n: int, spec: Any) -> httpx.Response:
+        status = 502 if n == 0 else 201
+        return httpx.Response(
+            status, json={}, headers=sandbox_says, request=httpx.Request(spec.method, spec.url)
+        )
+
+    flow = call_flow(
+        call, base_url="http://127.0.0.1:1", pacer=Pacer(None),
+        policy=Policy(trusts_idempotency=None, backoff_base=0.0), identity=identity,
+    )  # fmt: skip
+    response, log = drive(flow, answer)
+    assert identity.is_sandbox
+    assert response.status_code == 201
+    keys = [a.request.headers["Idempotency-Key"] for a in log if isinstance(a, Transmit)]
+    assert keys == ["k3", "k3"]
+
+
+def test_request_reprs_hide_secrets_and_addresses() -> None:
+    call = Call("POST", "/oauth/token", kind="token", json={"client_secret": "S3CRET"})
+    spec = _request_spec(call, "https://api.test/oauth/token", FakeToken("T0KEN"))
+    assert "S3CRET" not in repr(call)
+    assert "S3CRET" not in repr(spec)
+    assert "T0KEN" not in repr(spec)

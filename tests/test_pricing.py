@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from sendoso import Gift, estimate_cost
 
 MUG = Gift(
@@ -42,3 +44,26 @@ def test_physical_gift_without_published_shipping_still_counts_fulfillment() -> 
     assert gift.requires_address
     estimate = estimate_cost(gift, "US")
     assert (estimate.low, estimate.high) == (Decimal("20"), Decimal("25"))
+    assert not estimate.shipping_known
+    assert str(estimate) == "20.00\u201325.00 USD + shipping (rate not published)"
+
+
+def test_fees_in_dollars_are_never_added_to_another_currency() -> None:
+    journal = Gift(
+        id="gft_journal",
+        name="Journal",
+        category="physical",
+        price=Decimal("50.00"),
+        currency="GBP",
+        shipping_estimate={"origin_country": "GB", "domestic": "5.00", "international": "12.00"},
+    )
+    estimate = estimate_cost(journal, "GB")
+    assert estimate.totals() == {
+        "GBP": (Decimal("55.00"), Decimal("55.00")),
+        "USD": (Decimal("10.00"), Decimal("15.00")),
+    }
+    assert not estimate.single_currency
+    with pytest.raises(ValueError, match="spans GBP and USD"):
+        _ = estimate.high
+    assert str(estimate) == "55.00 GBP + 10.00\u201315.00 USD"
+    assert [c.currency for c in estimate.total] == ["GBP", "USD"]

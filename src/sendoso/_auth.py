@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import httpx
 from pydantic import SecretStr
 
-from sendoso._http import Call
+from sendoso._http import BearerToken, Call
 from sendoso._profile import HostProfile
 from sendoso.errors import ResponseParseError
 
@@ -162,7 +162,7 @@ class TokenManager:
         self._current = None
         self._cache_checked = True
 
-    def usable(self, stale: str | None = None) -> AccessToken | None:
+    def usable(self, stale: BearerToken | None = None) -> AccessToken | None:
         """The token to use now, or None if one must be fetched.
 
         ``stale`` is a token the server just refused: it is not returned again, but a newer
@@ -172,7 +172,7 @@ class TokenManager:
             self._cache_checked = True
             self._current = self._cache.load(self._cache_key)
         token = self._current
-        if token is None or token.value == stale or not token.usable_at(time.time()):
+        if token is None or token == stale or not token.usable_at(time.time()):
             return None
         return token
 

@@ -21,6 +21,7 @@ from sendoso._config import load_settings
 from sendoso._http import (
     Action,
     Authorize,
+    BearerToken,
     Call,
     Flow,
     Policy,
@@ -132,7 +133,7 @@ class _ClientBase(Generic[_HttpT]):
         )
 
     def _obtain_token(
-        self, stale: str | None, attempts_seen: int
+        self, stale: BearerToken | None, attempts_seen: int
     ) -> Generator[Action, Any, AccessToken]:
         """The token rules as a flow: reuse, share a failure, or fetch. Run under the lock."""
         token = self._tokens.usable(stale)
@@ -196,12 +197,12 @@ class Sendoso(_ClientBase[httpx.Client]):
                 except httpx.RequestError as exc:
                     outcome = exc
             elif isinstance(action, Authorize):
-                outcome = self._token(action.stale).value
+                outcome = self._token(action.stale)
             else:
                 time.sleep(action.seconds)
                 outcome = None
 
-    def _token(self, stale: str | None) -> AccessToken:
+    def _token(self, stale: BearerToken | None) -> AccessToken:
         seen = self._tokens.attempts
         with self._token_lock:
             return self._drive(self._obtain_token(stale, seen))
@@ -258,12 +259,12 @@ class AsyncSendoso(_ClientBase[httpx.AsyncClient]):
                 except httpx.RequestError as exc:
                     outcome = exc
             elif isinstance(action, Authorize):
-                outcome = (await self._token(action.stale)).value
+                outcome = await self._token(action.stale)
             else:
                 await anyio.sleep(action.seconds)
                 outcome = None
 
-    async def _token(self, stale: str | None) -> AccessToken:
+    async def _token(self, stale: BearerToken | None) -> AccessToken:
         seen = self._tokens.attempts
         async with self._token_lock:
             return await self._drive(self._obtain_token(stale, seen))

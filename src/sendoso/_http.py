@@ -21,7 +21,7 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -108,11 +108,18 @@ class RequestSpec:
     headers: dict[str, str] = field(repr=False)
 
 
+class BearerToken(Protocol):
+    """An access token whose repr does not show its value."""
+
+    @property
+    def value(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Authorize:
-    """Asks the driver for a usable access token, never ``stale``."""
+    """Asks the driver for a usable access token (a :class:`BearerToken`), never ``stale``."""
 
-    stale: str | None
+    stale: BearerToken | None
 
 
 @dataclass(frozen=True)
@@ -164,23 +171,17 @@ def call_flow(
     retries = 0
     rate_limited_for = 0.0
     throttled = 0
-    stale_token: str | None = None
+    stale_token: BearerToken | None = None
     refreshed = False
     while True:
-        headers = {"Accept": "application/json"}
-        token: str | None = None
+        token: BearerToken | None = None
         if call.authenticated:
             token = yield Authorize(stale_token)
-            headers["Authorization"] = f"Bearer {token}"
-        if call.idempotency_key:
-            headers["Idempotency-Key"] = call.idempotency_key
         delay = pacer.reserve()
         if delay > 0:
             yield Wait(delay)
         started = time.monotonic()
-        outcome = yield Transmit(
-            RequestSpec(call.method, url, call.params, call.json, call.form, headers)
-        )
+        outcome = yield Transmit(_request_spec(call, url, token))
         elapsed_ms = (time.monotonic() - started) * 1000
         attempt = retries + 1
 
@@ -260,6 +261,17 @@ def call_flow(
                     call, f"still {status} after {attempt} attempts", request_id, retry_safe=True
                 )
         raise error_from_response(response)
+
+
+def _request_spec(call: Call, url: str, token: BearerToken | None) -> RequestSpec:
+    # Built here rather than in call_flow, so that no local variable of the flow holds the
+    # raw token for a traceback that captures locals to show.
+    headers = {"Accept": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token.value}"
+    if call.idempotency_key:
+        headers["Idempotency-Key"] = call.idempotency_key
+    return RequestSpec(call.method, url, call.params, call.json, call.form, headers)
 
 
 def _log_wait(call: Call, seconds: float, reason: str, next_attempt: int) -> None:
