@@ -34,7 +34,8 @@ Exit codes:
   130  interrupted, or the confirmation was declined
 \b
 Credentials: SENDOSO_CLIENT_ID, SENDOSO_CLIENT_SECRET, SENDOSO_BASE_URL or a profile in
-$SENDOSO_CONFIG (flags > environment > profile). The secret is never taken as a flag."""
+$SENDOSO_CONFIG (flags > environment > profile; --profile outranks the environment). The
+host and the secret come from the same place. The secret is never taken as a flag."""
 
 
 def exit_code_for(exc: BaseException) -> ExitCode:
