@@ -449,7 +449,7 @@ def test_untrusted_server_turns_a_lost_reply_into_ambiguity_not_a_retry(sandbox:
     assert len(sandbox.sends()) == 1
 
 
-def test_untrusted_server_5xx_is_ambiguous_but_gets_are_retried(sandbox: Sandbox) -> None:
+def test_untrusted_server_5xx_is_ambiguous_after_exactly_one_post(sandbox: Sandbox) -> None:
     with client_for(sandbox, trust_idempotency=False) as client:
         gift = pick(client, "egift")
         sandbox.faults(error_rate=1.0)

@@ -35,6 +35,7 @@ from sendoso._profile import HostProfile, profile_for
 from sendoso._version import __version__
 from sendoso.errors import ConfigurationError, SendosoError
 from sendoso.resources import AsyncGifts, AsyncSends, Gifts, Sends
+from sendoso.resources._steps import Steps
 
 __all__ = ["AsyncSendoso", "Sendoso"]
 
@@ -132,6 +133,17 @@ class _ClientBase(Generic[_HttpT]):
             identity=self._identity,
         )
 
+    def _operation(self, steps: Steps[_T]) -> Generator[Action, Any, _T]:
+        """A resource operation with each of its calls carried out under the HTTP policy."""
+        response: httpx.Response | None = None
+        while True:
+            try:
+                call = steps.send(response)  # type: ignore[arg-type]  # None starts it
+            except StopIteration as done:
+                result: _T = done.value
+                return result
+            response = yield from self._flow(call)
+
     def _obtain_token(
         self, stale: BearerToken | None, attempts_seen: int
     ) -> Generator[Action, Any, AccessToken]:
@@ -168,8 +180,8 @@ class Sendoso(_ClientBase[httpx.Client]):
 
     def _bind(self) -> None:
         self._token_lock = threading.Lock()
-        self.gifts = Gifts(self._request, self._host)
-        self.sends = Sends(self._request, self._host, self.gifts)
+        self.gifts = Gifts(self._run, self._host)
+        self.sends = Sends(self._run, self._host)
 
     def authenticate(self, *, refresh: bool = False) -> TokenInfo:
         """Obtain (or reuse) an access token; returns its expiry, never its value.
@@ -180,8 +192,8 @@ class Sendoso(_ClientBase[httpx.Client]):
             self._tokens.forget()
         return self._token(None).info()
 
-    def _request(self, call: Call) -> httpx.Response:
-        return self._drive(self._flow(call))
+    def _run(self, steps: Steps[_T]) -> _T:
+        return self._drive(self._operation(steps))
 
     def _drive(self, flow: Generator[Action, Any, _T]) -> _T:
         outcome: Any = None
@@ -230,8 +242,8 @@ class AsyncSendoso(_ClientBase[httpx.AsyncClient]):
 
     def _bind(self) -> None:
         self._token_lock = anyio.Lock()
-        self.gifts = AsyncGifts(self._request, self._host)
-        self.sends = AsyncSends(self._request, self._host, self.gifts)
+        self.gifts = AsyncGifts(self._run, self._host)
+        self.sends = AsyncSends(self._run, self._host)
 
     async def authenticate(self, *, refresh: bool = False) -> TokenInfo:
         """Obtain (or reuse) an access token; returns its expiry, never its value.
@@ -242,8 +254,8 @@ class AsyncSendoso(_ClientBase[httpx.AsyncClient]):
             self._tokens.forget()
         return (await self._token(None)).info()
 
-    async def _request(self, call: Call) -> httpx.Response:
-        return await self._drive(self._flow(call))
+    async def _run(self, steps: Steps[_T]) -> _T:
+        return await self._drive(self._operation(steps))
 
     async def _drive(self, flow: Generator[Action, Any, _T]) -> _T:
         outcome: Any = None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sendoso._http import Call
 from sendoso.errors import FieldProblem, NotFoundError, ResponseParseError, ValidationError
 from sendoso.models import Gift
+from sendoso.resources._steps import AsyncRunner, Runner, Steps
 
 if TYPE_CHECKING:
     from sendoso._profile import HostProfile
@@ -146,9 +146,24 @@ def find(gifts: list[Gift], gift_id: str) -> Gift:
     )
 
 
+def list_gifts(profile: HostProfile, filters: GiftFilters) -> Steps[list[Gift]]:
+    """Every page of the catalog, filtered."""
+    found: list[Gift] = []
+    page: int | None = 1
+    while page is not None:
+        response = yield page_call(profile, filters, page)
+        gifts, page = parse_page(response, page)
+        found.extend(gifts)
+    return [g for g in found if filters.matches(g)]
+
+
+def get_gift(profile: HostProfile, gift_id: str) -> Steps[Gift]:
+    return find((yield from list_gifts(profile, GiftFilters())), gift_id)
+
+
 class Gifts:
-    def __init__(self, request: Callable[[Call], httpx.Response], profile: HostProfile) -> None:
-        self._request = request
+    def __init__(self, run: Runner, profile: HostProfile) -> None:
+        self._run = run
         self._profile = profile
 
     def list(
@@ -158,25 +173,19 @@ class Gifts:
         min_price: Decimal | float | str | None = None,
         max_price: Decimal | float | str | None = None,
     ) -> list[Gift]:
-        """Every catalog item matching the filters, from every page."""
+        """Every catalog item matching the filters, from every page. The filters are sent to
+        the server and re-applied to what it returns."""
         filters = GiftFilters.of(category, min_price, max_price)
-        found: list[Gift] = []
-        page: int | None = 1
-        while page is not None:
-            gifts, page = parse_page(self._request(page_call(self._profile, filters, page)), page)
-            found.extend(gifts)
-        return [g for g in found if filters.matches(g)]
+        return self._run(list_gifts(self._profile, filters))
 
     def get(self, gift_id: str) -> Gift:
         """One catalog item (the API has no per-item endpoint, so this reads the catalog)."""
-        return find(self.list(), gift_id)
+        return self._run(get_gift(self._profile, gift_id))
 
 
 class AsyncGifts:
-    def __init__(
-        self, request: Callable[[Call], Awaitable[httpx.Response]], profile: HostProfile
-    ) -> None:
-        self._request = request
+    def __init__(self, run: AsyncRunner, profile: HostProfile) -> None:
+        self._run = run
         self._profile = profile
 
     async def list(
@@ -186,16 +195,10 @@ class AsyncGifts:
         min_price: Decimal | float | str | None = None,
         max_price: Decimal | float | str | None = None,
     ) -> list[Gift]:
-        """Every catalog item matching the filters, from every page."""
+        """Every catalog item matching the filters, from every page; see :meth:`Gifts.list`."""
         filters = GiftFilters.of(category, min_price, max_price)
-        found: list[Gift] = []
-        page: int | None = 1
-        while page is not None:
-            response = await self._request(page_call(self._profile, filters, page))
-            gifts, page = parse_page(response, page)
-            found.extend(gifts)
-        return [g for g in found if filters.matches(g)]
+        return await self._run(list_gifts(self._profile, filters))
 
     async def get(self, gift_id: str) -> Gift:
         """One catalog item (the API has no per-item endpoint, so this reads the catalog)."""
-        return find(await self.list(), gift_id)
+        return await self._run(get_gift(self._profile, gift_id))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 from urllib.parse import quote
@@ -15,11 +15,12 @@ from sendoso._http import Call
 from sendoso.errors import FieldProblem, ResponseParseError, ValidationError
 from sendoso.models import Address, CostEstimate, Gift, Send, SendRequest
 from sendoso.pricing import estimate_cost
+from sendoso.resources._gifts import GiftFilters, list_gifts
+from sendoso.resources._steps import AsyncRunner, Runner, Steps
 from sendoso.validation import normalize, validate
 
 if TYPE_CHECKING:
     from sendoso._profile import HostProfile
-    from sendoso.resources._gifts import AsyncGifts, Gifts
 
 __all__ = [
     "AsyncSends",
@@ -165,18 +166,38 @@ def parse_send(response: httpx.Response, *, idempotency_key: str | None = None) 
     return send
 
 
+def check_send(profile: HostProfile, request: SendRequest) -> Steps[SendCheck]:
+    catalog = yield from list_gifts(profile, GiftFilters())
+    return check_against(request, catalog)
+
+
+def submit_send(
+    profile: HostProfile,
+    request: SendRequest,
+    *,
+    idempotency_key: str | None,
+    gift: Gift | None,
+    validate: bool,
+) -> Steps[Send]:
+    request = prepare(request, gift=gift, check=validate)
+    key = idempotency_key or new_idempotency_key()
+    response = yield create_call(profile, request, key)
+    return parse_send(response, idempotency_key=key)
+
+
+def retrieve_send(profile: HostProfile, send_id: str) -> Steps[Send]:
+    return parse_send((yield retrieve_call(profile, send_id)))
+
+
 class Sends:
-    def __init__(
-        self, request: Callable[[Call], httpx.Response], profile: HostProfile, gifts: Gifts
-    ) -> None:
-        self._request = request
+    def __init__(self, run: Runner, profile: HostProfile) -> None:
+        self._run = run
         self._profile = profile
-        self._gifts = gifts
 
     def check(self, request: SendRequest) -> SendCheck:
         """Every problem with ``request``, its catalog item's rules included, and its cost
         estimate; reads the catalog, sends nothing."""
-        return check_against(request, self._gifts.list())
+        return self._run(check_send(self._profile, request))
 
     def create(
         self,
@@ -208,31 +229,29 @@ class Sends:
         ``idempotency_key`` identifies this send across retries; one is generated if not
         given. If the outcome is unknown, :class:`AmbiguousSendError` carries it.
         """
-        request = prepare(request, gift=gift, check=validate)
-        key = idempotency_key or new_idempotency_key()
-        response = self._request(create_call(self._profile, request, key))
-        return parse_send(response, idempotency_key=key)
+        return self._run(
+            submit_send(
+                self._profile,
+                request,
+                idempotency_key=idempotency_key,
+                gift=gift,
+                validate=validate,
+            )
+        )
 
     def retrieve(self, send_id: str) -> Send:
         """The send's current status."""
-        return parse_send(self._request(retrieve_call(self._profile, send_id)))
+        return self._run(retrieve_send(self._profile, send_id))
 
 
 class AsyncSends:
-    def __init__(
-        self,
-        request: Callable[[Call], Awaitable[httpx.Response]],
-        profile: HostProfile,
-        gifts: AsyncGifts,
-    ) -> None:
-        self._request = request
+    def __init__(self, run: AsyncRunner, profile: HostProfile) -> None:
+        self._run = run
         self._profile = profile
-        self._gifts = gifts
 
     async def check(self, request: SendRequest) -> SendCheck:
-        """Every problem with ``request``, its catalog item's rules included, and its cost
-        estimate; reads the catalog, sends nothing."""
-        return check_against(request, await self._gifts.list())
+        """Every problem with ``request``; see :meth:`Sends.check`."""
+        return await self._run(check_send(self._profile, request))
 
     async def create(
         self,
@@ -242,7 +261,7 @@ class AsyncSends:
         validate: bool = True,
         **fields: Unpack[SendFields],
     ) -> Send:
-        """Send a gift to one recipient. See :meth:`submit`."""
+        """Send a gift to one recipient. See :meth:`Sends.submit`."""
         return await self.submit(
             request_from_fields(fields),
             idempotency_key=idempotency_key,
@@ -259,11 +278,16 @@ class AsyncSends:
         validate: bool = True,
     ) -> Send:
         """Send ``request``; see :meth:`Sends.submit`."""
-        request = prepare(request, gift=gift, check=validate)
-        key = idempotency_key or new_idempotency_key()
-        response = await self._request(create_call(self._profile, request, key))
-        return parse_send(response, idempotency_key=key)
+        return await self._run(
+            submit_send(
+                self._profile,
+                request,
+                idempotency_key=idempotency_key,
+                gift=gift,
+                validate=validate,
+            )
+        )
 
     async def retrieve(self, send_id: str) -> Send:
         """The send's current status."""
-        return parse_send(await self._request(retrieve_call(self._profile, send_id)))
+        return await self._run(retrieve_send(self._profile, send_id))
