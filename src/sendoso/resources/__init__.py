@@ -1,7 +1,7 @@
 """API resources. Each module holds the pure request/response rules once, and a thin sync
 and async class over them."""
 
-from sendoso.resources._gifts import AsyncGifts, GiftFilters, Gifts
+from sendoso.resources._gifts import AsyncGifts, Gifts
 from sendoso.resources._sends import (
     AsyncSends,
     SendCheck,
@@ -13,7 +13,6 @@ from sendoso.resources._sends import (
 __all__ = [
     "AsyncGifts",
     "AsyncSends",
-    "GiftFilters",
     "Gifts",
     "SendCheck",
     "Sends",

@@ -2,84 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError as PydanticValidationError
 
 from sendoso._http import Call
-from sendoso.errors import FieldProblem, NotFoundError, ResponseParseError, ValidationError
+from sendoso.errors import FieldProblem, NotFoundError, ResponseParseError
+from sendoso.filters import GiftFilters
 from sendoso.models import Gift
 from sendoso.resources._steps import AsyncRunner, Runner, Steps
 
 if TYPE_CHECKING:
     from sendoso._profile import HostProfile
 
-__all__ = ["AsyncGifts", "GiftFilters", "Gifts"]
+__all__ = ["AsyncGifts", "Gifts"]
 
 #: A catalog with more pages than this is treated as a server bug rather than followed forever.
 _MAX_PAGES = 1000
 PER_PAGE = 100
-
-
-@dataclass(frozen=True)
-class GiftFilters:
-    category: str | None = None
-    min_price: Decimal | None = None
-    max_price: Decimal | None = None
-
-    @classmethod
-    def of(
-        cls,
-        category: str | None,
-        min_price: Decimal | float | str | None,
-        max_price: Decimal | float | str | None,
-    ) -> GiftFilters:
-        problems: list[FieldProblem] = []
-        low = _price("min_price", min_price, problems)
-        high = _price("max_price", max_price, problems)
-        if low is not None and high is not None and low > high:
-            problems.append(FieldProblem("max_price", "invalid", "max_price is below min_price"))
-        if problems:
-            raise ValidationError(problems)
-        return cls(category=category or None, min_price=low, max_price=high)
-
-    def params(self) -> dict[str, str]:
-        params = {}
-        if self.category:
-            params["category"] = self.category
-        if self.min_price is not None:
-            params["min_price"] = str(self.min_price)
-        if self.max_price is not None:
-            params["max_price"] = str(self.max_price)
-        return params
-
-    def matches(self, gift: Gift) -> bool:
-        # Re-applied to what the server returns: a server that ignores a filter still
-        # yields the right answer.
-        if self.category and gift.category != self.category:
-            return False
-        if self.min_price is not None and gift.price < self.min_price:
-            return False
-        return not (self.max_price is not None and gift.price > self.max_price)
-
-
-def _price(
-    name: str, value: Decimal | float | str | None, problems: list[FieldProblem]
-) -> Decimal | None:
-    if value is None or value == "":
-        return None
-    try:
-        price = Decimal(str(value))
-    except InvalidOperation:
-        problems.append(FieldProblem(name, "invalid", f"{name} {value!r} is not a number"))
-        return None
-    if not price.is_finite() or price < 0:
-        problems.append(FieldProblem(name, "invalid", f"{name} must be zero or more"))
-        return None
-    return price
 
 
 def page_call(profile: HostProfile, filters: GiftFilters, page: int) -> Call:

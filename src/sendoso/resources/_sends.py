@@ -13,9 +13,10 @@ from pydantic import ValidationError as PydanticValidationError
 
 from sendoso._http import Call
 from sendoso.errors import FieldProblem, ResponseParseError, ValidationError
+from sendoso.filters import GiftFilters
 from sendoso.models import Address, CostEstimate, Gift, Send, SendRequest
 from sendoso.pricing import estimate_cost
-from sendoso.resources._gifts import GiftFilters, list_gifts
+from sendoso.resources._gifts import list_gifts
 from sendoso.resources._steps import AsyncRunner, Runner, Steps
 from sendoso.validation import normalize, validate
 

@@ -11,7 +11,6 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
-from decimal import Decimal, InvalidOperation
 from typing import Any, TypeGuard
 from urllib.parse import parse_qsl, unquote_plus
 
@@ -27,6 +26,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sendoso.errors import FieldProblem
+from sendoso.filters import GiftFilters
 from sendoso.models import ADDRESSED_CATEGORIES, Gift, GiftCategory, SendRequest
 from sendoso.pricing import estimate_cost
 from sendoso.sandbox._catalog import CATALOG, find_gift
@@ -402,26 +402,18 @@ class _Sandbox:
         self._authenticate(request)
         await self._delay()
         query = request.query_params
-        problems: list[FieldProblem] = []
-        category = query.get("category", "").strip().lower() or None
+        filters, problems = GiftFilters.parse(
+            query.get("category"), query.get("min_price"), query.get("max_price")
+        )
         categories = [c.value for c in GiftCategory]
-        if category is not None and category not in categories:
-            problems.append(
+        if filters.category is not None and filters.category not in categories:
+            problems.insert(
+                0,
                 _problem(
                     "category",
                     "invalid",
-                    f"category {category[:40]!r} is not one of {', '.join(categories)}",
-                )
-            )
-        min_price = _price_param("min_price", query.get("min_price"), problems)
-        max_price = _price_param("max_price", query.get("max_price"), problems)
-        if min_price is not None and max_price is not None and min_price > max_price:
-            problems.append(
-                _problem(
-                    "min_price",
-                    "invalid",
-                    f"min_price ({min_price}) is greater than max_price ({max_price})",
-                )
+                    f"category {filters.category[:40]!r} is not one of {', '.join(categories)}",
+                ),
             )
         page = _int_param("page", query.get("page"), 1, 999_999_999, 1, problems)
         per_page = _int_param(
@@ -430,13 +422,7 @@ class _Sandbox:
         if problems:
             return _error(request, 400, "invalid_request", problems[0].message, problems)
 
-        gifts = [
-            gift
-            for gift in CATALOG
-            if (category is None or gift.category == category)
-            and (min_price is None or gift.price >= min_price)
-            and (max_price is None or gift.price <= max_price)
-        ]
+        gifts = [gift for gift in CATALOG if filters.matches(gift)]
         total = len(gifts)
         total_pages = math.ceil(total / per_page)
         start = (page - 1) * per_page
@@ -822,25 +808,6 @@ def _token_params(content_type: str, raw: bytes) -> tuple[dict[str, str], str | 
         if name in body and not isinstance(body[name], str):
             return {}, f"{name} must be a string"
     return {name: value for name, value in body.items() if isinstance(value, str)}, None
-
-
-def _price_param(name: str, raw: str | None, problems: list[FieldProblem]) -> Decimal | None:
-    if raw is None or not raw.strip():
-        return None
-    try:
-        value = Decimal(raw.strip())
-    except InvalidOperation:
-        value = None
-    if value is None or not value.is_finite() or value < 0 or len(raw) > 30:
-        problems.append(
-            _problem(
-                name,
-                "invalid",
-                f"{name} {raw[:30]!r} is not a non-negative decimal amount such as 25.00",
-            )
-        )
-        return None
-    return value
 
 
 def _int_param(
