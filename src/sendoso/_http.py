@@ -19,7 +19,7 @@ import random
 import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit
@@ -417,7 +417,3 @@ def _details(raw: Any) -> list[FieldProblem]:
         elif isinstance(item, str):
             problems.append(FieldProblem(field="", code="invalid", message=item))
     return problems
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -36,10 +36,6 @@ class Pacer:
     def rate(self) -> float | None:
         return 1.0 / self._interval if self._interval else None
 
-    def set_rate(self, rate: float | None) -> None:
-        with self._lock:
-            self._interval = 1.0 / rate if rate else 0.0
-
     def reserve(self) -> float:
         """Book the next slot; returns the seconds to wait before using it."""
         with self._lock:

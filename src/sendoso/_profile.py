@@ -7,14 +7,14 @@ a different :class:`HostProfile`.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
+from sendoso._net import is_loopback_host
 from sendoso.errors import ConfigurationError
 
-__all__ = ["DEFAULT_BASE_URL", "HostProfile", "is_loopback_url", "profile_for"]
+__all__ = ["DEFAULT_BASE_URL", "HostProfile", "profile_for"]
 
 DEFAULT_BASE_URL = "https://app.sendoso.com"
 
@@ -45,16 +45,6 @@ PRODUCTION = HostProfile()
 LOOPBACK = replace(PRODUCTION, rate_limit=None, trusts_idempotency=None)
 
 
-def is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def profile_for(base_url: str) -> HostProfile:
     """The profile for ``base_url``; refuses plain HTTP to anything but loopback."""
     parts = urlsplit(base_url)
@@ -62,7 +52,7 @@ def profile_for(base_url: str) -> HostProfile:
         raise ConfigurationError(
             f"base URL {base_url!r} is not an http(s) URL (e.g. {DEFAULT_BASE_URL})"
         )
-    loopback = is_loopback_url(base_url)
+    loopback = is_loopback_host(parts.hostname)
     if parts.scheme == "http" and not loopback:
         raise ConfigurationError(
             f"refusing plain http:// to {parts.hostname}: credentials and recipients' addresses "

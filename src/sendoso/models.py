@@ -105,6 +105,10 @@ class Gift(_Lenient):
             data = {**data, "requires_address": data.get("category") in ADDRESSED_CATEGORIES}
         return data
 
+    def available_in(self, country: str) -> bool:
+        """Whether the item can be sent to a recipient in ``country`` (ISO alpha-2)."""
+        return self.ships_to is None or country.upper() in self.ships_to
+
     def variant(self, variant_id: str) -> GiftVariant | None:
         return next((v for v in self.variants if v.id == variant_id), None)
 
@@ -157,6 +161,11 @@ class SendRequest(BaseModel):
                 for key, v in value.items()
             }
         return value
+
+    @property
+    def country(self) -> str | None:
+        """The recipient's country, when an address is given."""
+        return self.address.country if self.address is not None else None
 
     def to_body(self) -> dict[str, Any]:
         """The JSON body the API expects, without empty optional fields."""

@@ -275,14 +275,13 @@ def _check_address(address: Address, add: _Add) -> None:
 def _check_against_gift(request: SendRequest, gift: Gift, add: _Add) -> None:
     if gift.requires_address and request.address is None:
         add("address", MISSING, f"address is required for physical gifts ({gift.name})")
-    country = (
-        request.address.country.upper() if request.address and request.address.country else None
-    )
-    if country and gift.ships_to is not None and country not in gift.ships_to:
+    country = request.country
+    if country and not gift.available_in(country):
         add(
             "address.country",
             NOT_ELIGIBLE,
-            f"{gift.name} is not available in {country} (ships to {', '.join(gift.ships_to)})",
+            f"{gift.name} is not available in {country.upper()} "
+            f"(ships to {', '.join(gift.ships_to or [])})",
         )
     if request.variant_id is not None:
         variant = gift.variant(request.variant_id)

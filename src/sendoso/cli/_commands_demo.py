@@ -93,15 +93,9 @@ def _story(out: Console, client: Sendoso, control: SandboxControl) -> None:
         out.print(table)
 
     physical = next(
-        g
-        for g in catalog
-        if g.category == GiftCategory.PHYSICAL and (g.ships_to is None or "US" in g.ships_to)
+        g for g in catalog if g.category == GiftCategory.PHYSICAL and g.available_in("US")
     )
-    egift = next(
-        g
-        for g in catalog
-        if g.category == GiftCategory.EGIFT and (g.ships_to is None or "US" in g.ships_to)
-    )
+    egift = next(g for g in catalog if g.category == GiftCategory.EGIFT and g.available_in("US"))
 
     out.print("\n[bold]3. Validate before sending[/bold]: a deliberately bad request")
     bad = SendRequest(
@@ -153,7 +147,7 @@ def _story(out: Console, client: Sendoso, control: SandboxControl) -> None:
         ),
     ]
     for gift, request in requests:
-        estimate = estimate_cost(gift, request.address.country if request.address else None)
+        estimate = estimate_cost(gift, request.country)
         sent = client.sends.submit(request, gift=gift)
         tracked.append(_Tracked(gift, estimate, sent))
         out.print(

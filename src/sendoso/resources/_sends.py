@@ -116,7 +116,7 @@ def check_against(request: SendRequest, catalog: Iterable[Gift]) -> SendCheck:
                 "what is available",
             )
         )
-    country = request.address.country if request.address else None
+    country = request.country
     estimate = estimate_cost(gift, country) if gift is not None and not problems else None
     return SendCheck(request=request, gift=gift, problems=problems, estimate=estimate)
 

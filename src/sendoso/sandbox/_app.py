@@ -629,7 +629,7 @@ class _Sandbox:
         assert gift is not None  # validate() reports a missing gift_id; unknown ones are above
 
         now = self.clock.now()
-        country = send_request.address.country if send_request.address else None
+        country = send_request.country
         cost = estimate_cost(gift, country)
         data = send_request.model_dump(mode="json")
         data["cost"] = [

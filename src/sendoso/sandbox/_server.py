@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import signal
 import socket
@@ -14,6 +13,7 @@ from types import FrameType, TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
+from sendoso._net import is_loopback_host
 from sendoso.sandbox._app import create_app
 from sendoso.sandbox._config import SandboxConfig
 
@@ -38,17 +38,8 @@ def _quiet_uvicorn_logs() -> None:
         logger.addFilter(_NOISE_FILTER)
 
 
-def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def _check_host(host: str, allow_remote: bool) -> None:
-    if not allow_remote and not is_loopback(host):
+    if not allow_remote and not is_loopback_host(host):
         raise ValueError(
             f"refusing to serve the sandbox on {host!r}: it accepts fixed sandbox credentials"
             " and has unauthenticated control endpoints, so it only binds to loopback"
