@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from sendoso.cli._exit import guard
-from sendoso.cli._output import console, kv_table, print_json
+from sendoso.cli._output import JsonFlag, console, kv_table, print_json
 from sendoso.cli._state import state_of
 
 __all__ = ["auth_app", "human_duration"]
@@ -34,9 +34,7 @@ def human_duration(seconds: float) -> str:
 @auth_app.command("check")
 def check(
     ctx: typer.Context,
-    json_output: Annotated[
-        bool, typer.Option("--json", help="Print JSON only (errors too).")
-    ] = False,
+    json_output: JsonFlag = False,
 ) -> None:
     """Obtain a fresh access token (proving the credentials work now) and show its expiry.
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sendoso.cli._exit import guard
-from sendoso.cli._output import console, cost_range, gifts_table, print_problems, text
+from sendoso.cli._output import console, gifts_table, print_problems, text
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -152,7 +152,7 @@ def _story(out: Console, client: Sendoso, control: SandboxControl) -> None:
         tracked.append(_Tracked(gift, estimate, sent))
         out.print(
             f"   {text(gift.name)} -> {text(request.email)}: "
-            f"estimated {text(cost_range(estimate))}; "
+            f"estimated {text(str(estimate))}; "
             f"sent as [bold]{text(sent.id)}[/bold] ({text(sent.status)})"
         )
 
@@ -174,7 +174,7 @@ def _story(out: Console, client: Sendoso, control: SandboxControl) -> None:
             text(item.gift.name),
             text(item.send.email or ""),
             text(item.send.status),
-            text(cost_range(item.estimate)),
+            text(str(item.estimate)),
         )
     out.print(summary)
     out.print(

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from sendoso.cli._exit import guard
-from sendoso.cli._output import console, gifts_table, print_json
+from sendoso.cli._output import JsonFlag, console, gifts_table, print_json
 from sendoso.cli._state import state_of
 
 __all__ = ["gifts_app"]
@@ -15,8 +15,6 @@ __all__ = ["gifts_app"]
 gifts_app = typer.Typer(
     help="Browse the gift catalog.", no_args_is_help=True, rich_markup_mode=None
 )
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (errors too).")]
 
 
 @gifts_app.command("list")

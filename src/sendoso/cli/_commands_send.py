@@ -8,9 +8,8 @@ import typer
 
 from sendoso.cli._exit import ExitCode, guard
 from sendoso.cli._output import (
+    JsonFlag,
     console,
-    cost_range,
-    estimate_json,
     kv_table,
     print_json,
     send_table,
@@ -26,7 +25,6 @@ if TYPE_CHECKING:
 
 __all__ = ["parse_metadata", "send", "status"]
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (errors too).")]
 _RECIPIENT = "Recipient"
 _ADDRESS = "Address (physical gifts and swag)"
 _GIFT = "Gift"
@@ -165,7 +163,7 @@ def send(
             {
                 "dry_run": False,
                 "send": sent.model_dump(mode="json"),
-                "cost_estimate": estimate_json(estimate),
+                "cost_estimate": estimate.model_dump(mode="json"),
             }
         )
         return
@@ -204,7 +202,7 @@ def _summary(request: SendRequest, gift: Gift, estimate: CostEstimate, key: str)
         "Message": note if len(note) <= 80 else note[:77] + "...",
         "Team": request.team_id,
         "Metadata": ", ".join(f"{k}={v}" for k, v in request.metadata.items()) or None,
-        "Estimated cost": cost_range(estimate),
+        "Estimated cost": estimate,
         "Idempotency key": key,
     }
     return kv_table(rows, title="Send summary")
@@ -217,7 +215,7 @@ def _plan_json(
         "dry_run": dry_run,
         "request": request.to_body()["send"],
         "gift": {"id": gift.id, "name": gift.name, "category": gift.category},
-        "cost_estimate": estimate_json(estimate),
+        "cost_estimate": estimate.model_dump(mode="json"),
         "idempotency_key": key,
     }
 
@@ -231,7 +229,7 @@ def _confirm(
             "pass --yes to send without asking (or --dry-run to check only)",
             json_output=json_output,
         )
-    question = f"Send {gift.name} to {request.email} for about {cost_range(estimate)}?"
+    question = f"Send {gift.name} to {request.email} for about {estimate}?"
     try:
         confirmed = typer.confirm(question, default=False, err=json_output)
     except typer.Abort:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -23,13 +23,12 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from sendoso.errors import FieldProblem, SendosoError
-    from sendoso.models import CostEstimate, Gift, Send
+    from sendoso.models import Gift, Send
 
 __all__ = [
+    "JsonFlag",
     "console",
-    "cost_range",
     "error_console",
-    "estimate_json",
     "gifts_table",
     "money",
     "print_json",
@@ -40,6 +39,8 @@ __all__ = [
     "text",
 ]
 
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (errors too).")]
 
 #: Width for tables when stdout is not a terminal and COLUMNS is unset (rich would use 80).
 PIPE_WIDTH = 120
@@ -88,15 +89,6 @@ def _json_default(value: object) -> str:
 
 def money(amount: Decimal, currency: str) -> str:
     return f"{amount:.2f} {currency}"
-
-
-def cost_range(estimate: CostEstimate) -> str:
-    return str(estimate)
-
-
-def estimate_json(estimate: CostEstimate) -> dict[str, Any]:
-    data: dict[str, Any] = estimate.model_dump(mode="json")
-    return data
 
 
 def ships_to(countries: Sequence[str] | None, *, limit: int = 4) -> str:
@@ -148,7 +140,7 @@ def gifts_table(gifts: Iterable[Gift], *, width: int = PIPE_WIDTH) -> Table:
     for gift in gifts:
         price = text(money(gift.price, gift.currency))
         variants = str(len(gift.variants)) if gift.variants else "-"
-        cost = text(cost_range(estimate_cost(gift)))
+        cost = text(str(estimate_cost(gift)))
         countries = text(ships_to(gift.ships_to, limit=3))
         if wide:
             table.add_row(
