@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sendoso import AsyncSendoso, Sendoso
 from sendoso.sandbox import SandboxConfig, SandboxControl, SandboxServer
 
 SANDBOX_CLIENT_ID = "sandbox-client"
@@ -51,6 +53,20 @@ class Sandbox(SandboxControl):
         super().__init__(server.url)
         self.client_id = SANDBOX_CLIENT_ID
         self.client_secret = SANDBOX_CLIENT_SECRET
+
+    def client(self, **options: Any) -> Sendoso:
+        """An SDK client for this sandbox, with its credentials."""
+        return Sendoso(**self._credentials(), **options)
+
+    def async_client(self, **options: Any) -> AsyncSendoso:
+        return AsyncSendoso(**self._credentials(), **options)
+
+    def _credentials(self) -> dict[str, str]:
+        return {
+            "base_url": self.url,
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
 
 
 @pytest.fixture

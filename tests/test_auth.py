@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import SecretStr
 from tests.conftest import Sandbox
 
-from sendoso import FileTokenCache, Sendoso
+from sendoso import FileTokenCache
 from sendoso._auth import AccessToken, cache_key
 
 
@@ -35,12 +35,7 @@ def test_corrupt_cache_is_ignored(tmp_path: Path) -> None:
 def test_a_second_client_reuses_the_cached_token(sandbox: Sandbox, tmp_path: Path) -> None:
     cache = FileTokenCache(tmp_path / "tokens")
     for _ in range(3):
-        with Sendoso(
-            base_url=sandbox.url,
-            client_id=sandbox.client_id,
-            client_secret=sandbox.client_secret,
-            token_cache=cache,
-        ) as client:
+        with sandbox.client(token_cache=cache) as client:
             client.gifts.list(category="donation")
     assert sandbox.stats()["token_requests"] == 1
 
@@ -49,12 +44,7 @@ def test_a_cached_token_the_server_refuses_is_replaced(sandbox: Sandbox, tmp_pat
     cache = FileTokenCache(tmp_path / "tokens")
     key = cache_key(sandbox.url, sandbox.client_id, SecretStr(sandbox.client_secret))
     cache.save(key, AccessToken(value="revoked", expires_at=time.time() + 3600, lifetime=7200))
-    with Sendoso(
-        base_url=sandbox.url,
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        token_cache=cache,
-    ) as client:
+    with sandbox.client(token_cache=cache) as client:
         assert client.gifts.list(category="donation")
     fresh = cache.load(key)
     assert fresh is not None

@@ -35,24 +35,6 @@ ADDRESS = {
 }
 
 
-def client_for(sandbox: Sandbox, **options: Any) -> Sendoso:
-    return Sendoso(
-        base_url=sandbox.url,
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        **options,
-    )
-
-
-def async_client_for(sandbox: Sandbox, **options: Any) -> AsyncSendoso:
-    return AsyncSendoso(
-        base_url=sandbox.url,
-        client_id=sandbox.client_id,
-        client_secret=sandbox.client_secret,
-        **options,
-    )
-
-
 def recipient(email: str = "ada@example.com", **extra: Any) -> dict[str, Any]:
     return {
         "first_name": "Ada",
@@ -83,7 +65,7 @@ def send_posts(sandbox: Sandbox) -> int:
 
 
 def test_catalog_lists_every_page_and_filters(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         gifts = client.gifts.list()
         assert len(gifts) >= 30
         assert {g.category for g in gifts} >= {"physical", "egift", "swag", "donation"}
@@ -95,11 +77,11 @@ def test_catalog_lists_every_page_and_filters(sandbox: Sandbox) -> None:
         assert all(Decimal(20) <= g.price <= 50 for g in mid)
         assert isinstance(mid[0].price, Decimal)
     with pytest.raises(ValidationError, match="max_price is below min_price"):
-        client_for(sandbox).gifts.list(min_price=50, max_price=10)
+        sandbox.client().gifts.list(min_price=50, max_price=10)
 
 
 def test_send_with_every_seed_field_then_track_status(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         gift = pick(client, "swag", variants=True)
         variant = next(v for v in gift.variants if v.in_stock)
         send = client.sends.create(
@@ -137,7 +119,7 @@ def test_send_with_every_seed_field_then_track_status(sandbox: Sandbox) -> None:
 
 def test_async_client_has_the_same_shape(sandbox: Sandbox) -> None:
     async def main() -> None:
-        async with async_client_for(sandbox) as client:
+        async with sandbox.async_client() as client:
             gifts = await client.gifts.list(category="egift")
             gift = next(g for g in gifts if g.available_in("US"))
             send = await client.sends.create(gift_id=gift.id, gift=gift, **recipient())
@@ -153,7 +135,7 @@ def test_async_client_has_the_same_shape(sandbox: Sandbox) -> None:
 
 
 def test_400_missing_field_carries_per_field_details(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         gift = pick(client, "physical")
         with pytest.raises(BadRequestError) as caught:
             client.sends.create(gift_id=gift.id, validate=False, **recipient())
@@ -164,7 +146,7 @@ def test_400_missing_field_carries_per_field_details(sandbox: Sandbox) -> None:
 
 
 def test_400_invalid_address(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         gift = pick(client, "physical")
         bad = {**ADDRESS, "postal_code": "00000"}
         with pytest.raises(BadRequestError) as caught:
@@ -173,17 +155,17 @@ def test_400_invalid_address(sandbox: Sandbox) -> None:
 
 
 def test_404_unknown_gift(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client, pytest.raises(NotFoundError) as caught:
+    with sandbox.client() as client, pytest.raises(NotFoundError) as caught:
         client.sends.create(gift_id="gft_does_not_exist", **recipient())
     assert caught.value.status_code == 404
-    with client_for(sandbox) as client, pytest.raises(NotFoundError):
+    with sandbox.client() as client, pytest.raises(NotFoundError):
         client.sends.retrieve("snd_nope")
-    with client_for(sandbox) as client, pytest.raises(NotFoundError, match="not in the catalog"):
+    with sandbox.client() as client, pytest.raises(NotFoundError, match="not in the catalog"):
         client.gifts.get("gft_does_not_exist")
 
 
 def test_422_undeliverable_email_and_ineligible_country(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         egift = pick(client, "egift")
         with pytest.raises(UnprocessableEntityError) as caught:
             client.sends.create(gift_id=egift.id, **recipient("ada+undeliverable@example.com"))
@@ -198,7 +180,7 @@ def test_422_undeliverable_email_and_ineligible_country(sandbox: Sandbox) -> Non
 
 
 def test_401_expired_token_is_refreshed_once_and_the_call_succeeds(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         client.gifts.list(category="egift")
         assert token_requests(sandbox) == 1
         sandbox.advance(2 * 3600 + 60)  # the server's clock: the token is now expired
@@ -225,7 +207,7 @@ def test_429_retry_after_is_honoured(sandbox: Sandbox) -> None:
             events.append((time.monotonic(), "429", response.headers["retry-after"]))
 
     http = httpx.Client(event_hooks={"request": [on_request], "response": [on_response]})
-    with client_for(sandbox, http_client=http) as client:
+    with sandbox.client(http_client=http) as client:
         gift = pick(client, "egift")
         sandbox.faults(rate_limit=2)
         for i in range(6):
@@ -242,7 +224,7 @@ def test_429_retry_after_is_honoured(sandbox: Sandbox) -> None:
 
 def test_client_side_pacing_avoids_429s(sandbox: Sandbox) -> None:
     sandbox.faults(rate_limit=5)
-    with client_for(sandbox, rate_limit=4) as client:
+    with sandbox.client(rate_limit=4) as client:
         for _ in range(8):
             client.gifts.list(category="donation")
     assert sandbox.stats()["faults"]["rate_limited"] == 0  # type: ignore[index]
@@ -252,12 +234,12 @@ def test_client_side_pacing_avoids_429s(sandbox: Sandbox) -> None:
 
 
 def test_64_concurrent_async_sends_share_one_token(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as catalog:
+    with sandbox.client() as catalog:
         gift = pick(catalog, "egift")
     before = token_requests(sandbox)
 
     async def main() -> None:
-        async with async_client_for(sandbox) as client, anyio.create_task_group() as tg:
+        async with sandbox.async_client() as client, anyio.create_task_group() as tg:
             for i in range(64):
                 tg.start_soon(
                     lambda i=i: client.sends.create(
@@ -271,10 +253,10 @@ def test_64_concurrent_async_sends_share_one_token(sandbox: Sandbox) -> None:
 
 
 def test_64_concurrent_threads_sending_share_one_token(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as catalog:
+    with sandbox.client() as catalog:
         gift = pick(catalog, "egift")
     before = token_requests(sandbox)
-    with client_for(sandbox) as client, ThreadPoolExecutor(max_workers=64) as pool:
+    with sandbox.client() as client, ThreadPoolExecutor(max_workers=64) as pool:
         sends = list(
             pool.map(
                 lambda i: client.sends.create(
@@ -328,7 +310,7 @@ def test_no_traceback_frame_holds_the_secret_or_the_token(sandbox: Sandbox) -> N
         Sendoso(base_url=sandbox.url, client_id="c", client_secret=secret).gifts.list()
     assert secret not in frames_text(refused.value)
 
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         with pytest.raises(NotFoundError) as missing:
             client.sends.create(gift_id="gft_gone", **recipient())
         token = client._tokens.current
@@ -340,7 +322,7 @@ def test_no_traceback_frame_holds_the_secret_or_the_token(sandbox: Sandbox) -> N
 
 def test_short_lived_tokens_are_refreshed_before_expiry(sandbox: Sandbox) -> None:
     sandbox.faults(token_ttl=1)
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         client.authenticate()
         time.sleep(1.1)
         client.gifts.list(category="donation")
@@ -351,7 +333,7 @@ def test_short_lived_tokens_are_refreshed_before_expiry(sandbox: Sandbox) -> Non
 
 
 def test_authenticate_reports_expiry_not_the_token(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         info = client.authenticate()
     assert 7000 < (info.expires_at.timestamp() - time.time()) <= 7200
     assert "sbx" not in repr(info)
@@ -361,7 +343,7 @@ def test_authenticate_reports_expiry_not_the_token(sandbox: Sandbox) -> None:
 
 
 def test_client_side_validation_lists_every_problem_and_sends_nothing(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         gift = pick(client, "physical")
         with pytest.raises(ValidationError) as caught:
             client.sends.create(
@@ -379,7 +361,7 @@ def test_client_side_validation_lists_every_problem_and_sends_nothing(sandbox: S
 
 def test_trusted_server_retries_a_dropped_send_with_the_same_key(sandbox: Sandbox) -> None:
     sandbox.faults(drop_rate=0.5, seed=7)
-    with client_for(sandbox, max_retries=10) as client:
+    with sandbox.client(max_retries=10) as client:
         gift = pick(client, "egift")
         for i in range(6):
             client.sends.create(gift_id=gift.id, **recipient(f"d{i}@example.com"))
@@ -390,7 +372,7 @@ def test_trusted_server_retries_a_dropped_send_with_the_same_key(sandbox: Sandbo
 
 
 def test_a_misspelt_address_field_is_named_not_dropped(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         gift = pick(client, "physical")
         address = {k: v for k, v in ADDRESS.items() if k != "postal_code"} | {"zip": "62701"}
         with pytest.raises(ValidationError) as caught:
@@ -401,7 +383,7 @@ def test_a_misspelt_address_field_is_named_not_dropped(sandbox: Sandbox) -> None
 
 
 def test_numeric_metadata_is_sent_as_strings_and_cost_is_reported(sandbox: Sandbox) -> None:
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         gift = pick(client, "egift")
         send = client.sends.create(
             gift_id=gift.id,
@@ -417,7 +399,7 @@ def test_numeric_metadata_is_sent_as_strings_and_cost_is_reported(sandbox: Sandb
 
 def test_trusted_server_recovers_a_lost_reply_from_the_replay(sandbox: Sandbox) -> None:
     sandbox.faults(drop_rate=1.0)  # every new send's reply is cut after it was committed
-    with client_for(sandbox) as client:
+    with sandbox.client() as client:
         gift = pick(client, "egift")
         send = client.sends.create(gift_id=gift.id, idempotency_key="k-lost", **recipient())
     assert send.idempotency_key == "k-lost"
@@ -427,7 +409,7 @@ def test_trusted_server_recovers_a_lost_reply_from_the_replay(sandbox: Sandbox) 
 
 def test_trusted_server_5xx_retries_are_bounded_and_create_nothing(sandbox: Sandbox) -> None:
     sandbox.faults(error_rate=1.0)
-    with client_for(sandbox, max_retries=2) as client:
+    with sandbox.client(max_retries=2) as client:
         gift = pick(client, "egift")
         with pytest.raises(AmbiguousSendError) as caught:
             client.sends.create(gift_id=gift.id, idempotency_key="k-5xx", **recipient())
@@ -438,7 +420,7 @@ def test_trusted_server_5xx_retries_are_bounded_and_create_nothing(sandbox: Sand
 
 def test_untrusted_server_turns_a_lost_reply_into_ambiguity_not_a_retry(sandbox: Sandbox) -> None:
     sandbox.faults(drop_rate=1.0)
-    with client_for(sandbox, trust_idempotency=False) as client:
+    with sandbox.client(trust_idempotency=False) as client:
         gift = pick(client, "egift")
         with pytest.raises(AmbiguousSendError) as caught:
             client.sends.create(gift_id=gift.id, **recipient())
@@ -450,7 +432,7 @@ def test_untrusted_server_turns_a_lost_reply_into_ambiguity_not_a_retry(sandbox:
 
 
 def test_untrusted_server_5xx_is_ambiguous_after_exactly_one_post(sandbox: Sandbox) -> None:
-    with client_for(sandbox, trust_idempotency=False) as client:
+    with sandbox.client(trust_idempotency=False) as client:
         gift = pick(client, "egift")
         sandbox.faults(error_rate=1.0)
         with pytest.raises(AmbiguousSendError):
@@ -459,7 +441,7 @@ def test_untrusted_server_5xx_is_ambiguous_after_exactly_one_post(sandbox: Sandb
 
 
 def test_untrusted_server_timeout_is_ambiguous(sandbox: Sandbox) -> None:
-    with client_for(sandbox, trust_idempotency=False, timeout=0.3) as client:
+    with sandbox.client(trust_idempotency=False, timeout=0.3) as client:
         gift = pick(client, "egift")  # the token and catalog, before the server slows down
         sandbox.faults(latency_ms=600)
         with pytest.raises(AmbiguousSendError):
@@ -508,7 +490,7 @@ def test_production_defaults_pace_and_do_not_trust_idempotency() -> None:
 def test_a_caller_provided_http_client_is_used(sandbox: Sandbox) -> None:
     seen: list[str] = []
     http = httpx.Client(event_hooks={"request": [lambda r: seen.append(r.url.path)]})
-    with client_for(sandbox, http_client=http) as client:
+    with sandbox.client(http_client=http) as client:
         client.gifts.list(category="donation")
     assert seen[:2] == ["/oauth/token", "/api/v3/gifts"]
     assert not http.is_closed  # the caller owns it

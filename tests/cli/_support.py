@@ -14,6 +14,21 @@ from typer.testing import Result
 FAKE_SECRET = "fake-Sup3rS3cret-8c1d7e"
 SANDBOX_SECRET = "sandbox-secret"
 
+#: A complete, valid `sendoso send` for an eGift (add --yes, --json, ...).
+EGIFT = [
+    "send",
+    "--gift-id",
+    "gft_egift_amazon_us_25",
+    "--first-name",
+    "Ada",
+    "--last-name",
+    "Lovelace",
+    "--email",
+    "ada@example.com",
+    "--message",
+    "Thank you for your time!",
+]
+
 
 def token_dir() -> Path:
     return Path(platformdirs.user_cache_dir("sendoso")) / "tokens"

@@ -205,6 +205,6 @@ def test_verbose_logs_requests_without_token_or_secret(cli: Invoke, env: Any) ->
 
 
 def _egift_args() -> list[str]:
-    from .test_cli_send import EGIFT
+    from ._support import EGIFT
 
     return EGIFT[1:]

@@ -15,21 +15,7 @@ from sendoso.cli._commands_send import parse_metadata
 from sendoso.cli._logging import RedactingFilter
 from sendoso.cli._redact import REDACTED, redact, remember_secret
 
-from ._support import FAKE_SECRET, Invoke, parse_json
-
-_SEND_ARGS = [
-    "send",
-    "--gift-id",
-    "gft_egift_amazon_us_25",
-    "--first-name",
-    "Ada",
-    "--last-name",
-    "Lovelace",
-    "--email",
-    "ada@example.com",
-    "--message",
-    "Thank you!",
-]
+from ._support import EGIFT, FAKE_SECRET, Invoke, parse_json
 
 
 def test_help_documents_commands_and_exit_codes(cli: Invoke) -> None:
@@ -92,14 +78,14 @@ def test_plain_http_to_a_remote_host_is_refused_before_any_request(
 
 
 def test_malformed_metadata_is_a_usage_error_naming_it(cli: Invoke) -> None:
-    result = cli([*_SEND_ARGS, "--metadata", "campaign=q3", "--metadata", "oops", "--yes"])
+    result = cli([*EGIFT, "--metadata", "campaign=q3", "--metadata", "oops", "--yes"])
     assert result.exit_code == ExitCode.USAGE
     assert "'oops'" in result.stderr
     assert "KEY=VALUE" in result.stderr
 
 
 def test_malformed_metadata_as_json(cli: Invoke) -> None:
-    result = cli([*_SEND_ARGS, "--metadata", "oops", "--json"])
+    result = cli([*EGIFT, "--metadata", "oops", "--json"])
     assert result.exit_code == ExitCode.USAGE
     assert "'oops'" in parse_json(result)["error"]["message"]
 

@@ -10,8 +10,7 @@ import pytest
 
 from sendoso.cli import ExitCode
 
-from ._support import Invoke, parse_json
-from .test_cli_send import EGIFT
+from ._support import EGIFT, Invoke, parse_json
 
 
 @pytest.fixture

@@ -9,21 +9,8 @@ import pytest
 
 from sendoso.cli import ExitCode
 
-from ._support import Invoke, parse_json
+from ._support import EGIFT, Invoke, parse_json
 
-EGIFT = [
-    "send",
-    "--gift-id",
-    "gft_egift_amazon_us_25",
-    "--first-name",
-    "Ada",
-    "--last-name",
-    "Lovelace",
-    "--email",
-    "ada@example.com",
-    "--message",
-    "Thank you for your time!",
-]
 ADDRESS = [
     "--address-line1",
     "1 Market Street",

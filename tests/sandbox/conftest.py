@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sendoso.sandbox import SandboxServer
+from sendoso.sandbox import SandboxControl, SandboxServer
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
@@ -42,8 +42,16 @@ PostSend = Callable[..., httpx.Response]
 
 
 @pytest.fixture
-def sandbox(sandbox_server: SandboxServer) -> SandboxServer:
-    httpx.post(sandbox_server.url + "/_sandbox/reset").raise_for_status()
+def control(sandbox_server: SandboxServer) -> Iterator[SandboxControl]:
+    """The control endpoints, on a sandbox reset for this test (so anything a fixture sets
+    through them comes after the reset)."""
+    with SandboxControl(sandbox_server.url) as handle:
+        handle.reset()
+        yield handle
+
+
+@pytest.fixture
+def sandbox(sandbox_server: SandboxServer, control: SandboxControl) -> SandboxServer:
     return sandbox_server
 
 
@@ -107,31 +115,18 @@ def post_send(api: httpx.Client) -> PostSend:
 
 
 @pytest.fixture
-def sandbox_sends(client: httpx.Client) -> Callable[[], list[dict[str, Any]]]:
-    def sends() -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = client.get("/_sandbox/sends").json()["sends"]
-        return result
-
-    return sends
+def sandbox_sends(control: SandboxControl) -> Callable[[], list[dict[str, Any]]]:
+    return control.sends
 
 
 @pytest.fixture
-def advance(client: httpx.Client) -> Callable[[float], None]:
-    def advance_clock(seconds: float) -> None:
-        client.post("/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
-
-    return advance_clock
+def advance(control: SandboxControl) -> Callable[[float], object]:
+    return control.advance
 
 
 @pytest.fixture
-def set_faults(client: httpx.Client) -> Callable[..., dict[str, Any]]:
-    def set_(**faults: Any) -> dict[str, Any]:
-        response = client.post("/_sandbox/faults", json=faults)
-        assert response.status_code == 200, response.text
-        result: dict[str, Any] = response.json()
-        return result
-
-    return set_
+def set_faults(control: SandboxControl) -> Callable[..., dict[str, Any]]:
+    return control.faults
 
 
 @pytest.fixture
