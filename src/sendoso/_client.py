@@ -52,8 +52,9 @@ class _ClientBase(Generic[_HttpT]):
     Credentials come from the arguments, else ``SENDOSO_CLIENT_ID``,
     ``SENDOSO_CLIENT_SECRET`` and ``SENDOSO_BASE_URL``, else the config file's profile.
     ``rate_limit`` is requests per second ("auto": 10/s for the production host, unpaced for
-    a loopback sandbox); ``trust_idempotency`` says whether the server deduplicates on
-    ``Idempotency-Key`` (``None``: only the loopback sandbox is trusted). ``http_client`` is
+    a loopback sandbox; either is lowered on each 429 to just under the rate that met it);
+    ``trust_idempotency`` says whether the server deduplicates on ``Idempotency-Key``
+    (``None``: only the loopback sandbox is trusted). ``http_client`` is
     yours to configure and close; otherwise the client makes and closes its own.
     """
 
@@ -88,13 +89,15 @@ class _ClientBase(Generic[_HttpT]):
         default_host = profile_for(self.base_url)
         host = host_profile or default_host
         self._host = host
+        # Only a limit someone chose is held fixed; a default one is a guess to adapt.
+        adaptive = rate_limit == "auto" and settings.rate_limit is None
         if rate_limit == "auto":
             rate_limit = settings.rate_limit if settings.rate_limit is not None else host.rate_limit
         if trust_idempotency is None:
             trust_idempotency = settings.trust_idempotency
         if trust_idempotency is None:
             trust_idempotency = host.trusts_idempotency
-        self.pacer = Pacer(rate_limit)
+        self.pacer = Pacer(rate_limit, adaptive=adaptive)
         self._identity = ServerIdentity()
         self._policy = Policy(max_retries=max_retries, trusts_idempotency=trust_idempotency)
         self._tokens = TokenManager(

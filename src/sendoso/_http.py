@@ -241,7 +241,7 @@ def call_flow(
             if status == 429:
                 # Everyone sharing this client waits, not just this call: the server counts
                 # all of them.
-                pacer.pause_for(wait)
+                pacer.throttled(wait)
             else:
                 yield Wait(wait)
             _log_wait(call, wait, f"HTTP {status}", attempt + 1)

@@ -29,6 +29,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "FieldProblem",
+    "InputError",
     "InternalServerError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -58,6 +59,11 @@ class SendosoError(Exception):
 
 class ConfigurationError(SendosoError):
     """Settings are missing, contradictory or unsafe. Nothing was sent."""
+
+
+class InputError(SendosoError):
+    """An input is unusable as a whole (a file, a template, a ledger URL, a run id); nothing
+    was sent because of it."""
 
 
 class ValidationError(SendosoError):

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from sendoso.cli._commands_auth import auth_app
+from sendoso.cli._commands_batch import batch_app
 from sendoso.cli._commands_demo import demo
 from sendoso.cli._commands_gifts import gifts_app
 from sendoso.cli._commands_sandbox import sandbox_app
@@ -92,6 +93,7 @@ def _global_options(
 app.add_typer(gifts_app, name="gifts")
 app.command("send")(send)
 app.command("status")(status)
+app.add_typer(batch_app, name="batch")
 app.add_typer(auth_app, name="auth")
 app.add_typer(sandbox_app, name="sandbox")
 app.command("demo")(demo)

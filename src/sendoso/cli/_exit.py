@@ -43,11 +43,12 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     from sendoso.errors import (
         AmbiguousSendError,
         ConfigurationError,
+        InputError,
         ResponseParseError,
         ValidationError,
     )
 
-    if isinstance(exc, ValidationError | ConfigurationError):
+    if isinstance(exc, ValidationError | ConfigurationError | InputError):
         return ExitCode.USAGE
     if isinstance(exc, AmbiguousSendError):
         return ExitCode.AMBIGUOUS

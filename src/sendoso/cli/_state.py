@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 if TYPE_CHECKING:
-    from sendoso import Sendoso
+    from sendoso import AsyncSendoso, Sendoso
     from sendoso._config import Settings
 
 __all__ = ["State", "state_of", "token_cache_dir"]
@@ -47,14 +47,27 @@ class State:
         """A client for these options; raises ``ConfigurationError`` when they do not add up."""
         import sendoso
 
+        return sendoso.Sendoso(**self._client_options())
+
+    def async_client(self, *, rate_limit: float | None = None) -> AsyncSendoso:
+        """The async twin of :meth:`client`; ``rate_limit`` (req/s) overrides the host's."""
+        import sendoso
+
+        return sendoso.AsyncSendoso(
+            **self._client_options(), rate_limit=rate_limit if rate_limit else "auto"
+        )
+
+    def _client_options(self) -> dict[str, Any]:
+        import sendoso
+
         self.settings()  # learn the secret first, so that nothing after can print it
         cache = sendoso.FileTokenCache(token_cache_dir()) if self.token_cache else None
-        return sendoso.Sendoso(
-            profile=self.profile,
-            base_url=self.base_url,
-            client_id=self.client_id,
-            token_cache=cache,
-        )
+        return {
+            "profile": self.profile,
+            "base_url": self.base_url,
+            "client_id": self.client_id,
+            "token_cache": cache,
+        }
 
 
 def state_of(ctx: typer.Context) -> State:

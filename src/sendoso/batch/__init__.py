@@ -1,0 +1,64 @@
+"""Batch sends: plan a file of recipients into a durable ledger, then send each row exactly
+once, resumably, within a budget, at the API's pace. See DESIGN.md's send state machine.
+
+``from sendoso.batch import Ledger, BatchSpec, prepare_run, BatchRunner`` is the library the
+``sendoso batch`` commands are a thin skin over.
+"""
+
+from sendoso.batch._engine import BatchSpec, Prepared, check_host, dry_run, new_run_id, prepare_run
+from sendoso.batch._ledger import (
+    SCHEMA_VERSION,
+    Ledger,
+    LedgerError,
+    LedgerRow,
+    PlannedRow,
+    RunExistsError,
+    RunInfo,
+    default_ledger_url,
+)
+from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
+from sendoso.batch._report import neutralise, write_report
+from sendoso.batch._runner import BatchRunner, RunEnd, RunResult, run_interruptibly
+from sendoso.batch._sources import ColumnMapping, Source, SourceError, SourceRow
+from sendoso.batch._states import Outcome, RowState, SkipKind, outcome_of
+from sendoso.batch._template import MessageTemplate, TemplateError
+from sendoso.batch._tracker import RefreshResult, refresh_statuses
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "BatchRunner",
+    "BatchSpec",
+    "Budget",
+    "ColumnMapping",
+    "Ledger",
+    "LedgerError",
+    "LedgerRow",
+    "MessageTemplate",
+    "Outcome",
+    "PlanOptions",
+    "PlanSummary",
+    "PlannedRow",
+    "Prepared",
+    "RefreshResult",
+    "RowState",
+    "RunEnd",
+    "RunExistsError",
+    "RunInfo",
+    "RunResult",
+    "SkipKind",
+    "Source",
+    "SourceError",
+    "SourceRow",
+    "TemplateError",
+    "check_host",
+    "default_ledger_url",
+    "dry_run",
+    "neutralise",
+    "new_run_id",
+    "outcome_of",
+    "plan_rows",
+    "prepare_run",
+    "refresh_statuses",
+    "run_interruptibly",
+    "write_report",
+]

@@ -1,0 +1,165 @@
+"""Starting and resuming runs: the steps the CLI (and any other front end) takes, once.
+
+:func:`prepare_run` turns a :class:`BatchSpec` into a planned run in the ledger, or finds the
+run already there and checks that resuming it is what was meant (same file, same host).
+:func:`dry_run` plans into a throwaway in-memory ledger instead.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sendoso.batch._ledger import Ledger, LedgerError, RunExistsError, RunInfo
+from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
+from sendoso.batch._sources import Source
+from sendoso.batch._template import MessageTemplate
+from sendoso.errors import FieldProblem, ValidationError
+from sendoso.models import Gift
+
+__all__ = ["BatchSpec", "Prepared", "dry_run", "new_run_id", "prepare_run"]
+
+_MAX_RUN_ID = 120
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    moment = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"run-{moment}-{secrets.token_hex(2)}"
+
+
+def _check_run_id(run_id: str) -> str:
+    run_id = run_id.strip()
+    if not run_id or len(run_id) > _MAX_RUN_ID or not run_id.isprintable():
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "run_id",
+                    "invalid",
+                    f"--run-id must be 1 to {_MAX_RUN_ID} printable characters",
+                )
+            ]
+        )
+    return run_id
+
+
+@dataclass
+class BatchSpec:
+    """What ``batch run`` was asked to do."""
+
+    path: str
+    run_id: str | None = None
+    mapping: Mapping[str, str] = field(default_factory=dict)
+    format: Literal["auto", "csv", "jsonl"] = "auto"
+    encoding: str | None = None
+    delimiter: str | None = None
+    gift_id: str | None = None
+    variant_id: str | None = None
+    message_template: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=dict)
+    max_spend: Sequence[str] = ()
+    cooldown_days: float | None = None
+
+    def source(self) -> Source:
+        return Source(
+            self.path,
+            mapping=dict(self.mapping),
+            format=self.format,
+            encoding=self.encoding,
+            delimiter=self.delimiter,
+        )
+
+    def options(self, run_id: str, source: Source) -> PlanOptions:
+        template = None
+        if self.message_template is not None:
+            template = MessageTemplate(self.message_template)
+            template.check(source.placeholders())
+        if self.cooldown_days is not None and self.cooldown_days < 0:
+            raise ValidationError(
+                [FieldProblem("cooldown", "invalid", "--cooldown must be 0 or more days")]
+            )
+        return PlanOptions(
+            run_id=run_id,
+            gift_id=self.gift_id,
+            variant_id=self.variant_id,
+            template=template,
+            metadata=dict(self.metadata),
+            budget=Budget.parse(self.max_spend) if self.max_spend else None,
+            cooldown_days=self.cooldown_days,
+        )
+
+
+@dataclass
+class Prepared:
+    run: RunInfo
+    resumed: bool
+    summary: PlanSummary | None = None
+
+
+def prepare_run(
+    ledger: Ledger, spec: BatchSpec, catalog: Sequence[Gift], *, base_url: str
+) -> Prepared:
+    """Plan a new run into ``ledger``, or return the existing run of the same id after
+    checking that it was planned from the same file for the same host."""
+    run_id = _check_run_id(spec.run_id) if spec.run_id else new_run_id()
+    source = spec.source()
+    existing = ledger.run(run_id)
+    if existing is not None:
+        return Prepared(_check_resumable(existing, source, base_url), resumed=True)
+    options = spec.options(run_id, source)
+    info = RunInfo(
+        run_id=run_id,
+        base_url=base_url,
+        options=options.as_options() | {"mapping": dict(spec.mapping)},
+        input_path=str(spec.path),
+        input_fingerprint=source.fingerprint(),
+    )
+    try:
+        with ledger.new_run(info) as writer:
+            summary = plan_rows(source.rows(), catalog, options, writer, history=writer)
+    except RunExistsError:
+        # Another worker planned it first, a moment ago: resume theirs.
+        return Prepared(
+            _check_resumable(ledger.require_run(run_id), source, base_url), resumed=True
+        )
+    return Prepared(ledger.require_run(run_id), resumed=False, summary=summary)
+
+
+def _check_resumable(run: RunInfo, source: Source, base_url: str) -> RunInfo:
+    check_host(run, base_url)
+    if run.input_fingerprint and source.fingerprint() != run.input_fingerprint:
+        raise LedgerError(
+            f"run {run.run_id!r} was planned from a different version of this file; "
+            "resume it with `sendoso batch resume` or start a new run with another --run-id"
+        )
+    return run
+
+
+def check_host(run: RunInfo, base_url: str) -> None:
+    """A run is only ever sent to the host it was planned for."""
+    if run.base_url.rstrip("/") != base_url.rstrip("/"):
+        raise LedgerError(
+            f"run {run.run_id!r} sends to {run.base_url}, not {base_url}; "
+            "use the profile or --base-url it was started with"
+        )
+
+
+def dry_run(
+    spec: BatchSpec, catalog: Sequence[Gift], *, history: Ledger | None, base_url: str
+) -> tuple[PlanSummary, Ledger, str]:
+    """Plan into an in-memory ledger (returned, for listing the skipped rows); nothing is
+    written to ``history``, which is only read for the cool-down."""
+    run_id = _check_run_id(spec.run_id) if spec.run_id else new_run_id()
+    source = spec.source()
+    options = spec.options(run_id, source)
+    scratch = Ledger("sqlite://")
+    info = RunInfo(run_id=run_id, base_url=base_url, options=options.as_options())
+    with scratch.new_run(info) as writer:
+        summary = plan_rows(source.rows(), catalog, options, writer, history=history)
+    return summary, scratch, run_id
+
+
+def describe_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if v not in (None, {}, [], "")}

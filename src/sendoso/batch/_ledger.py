@@ -1,0 +1,825 @@
+"""The durable ledger: every run, every row, every state transition, on SQLite or PostgreSQL.
+
+SQLAlchemy Core, no ORM: each transition is one conditional ``UPDATE`` (the row must be in
+one of the states :data:`~sendoso.batch._states.TRANSITIONS` allows, and, where it matters,
+leased by the caller), committed before the runner takes its next network step.
+
+Workers share a run by *claiming* rows: a claim sets a lease (owner and expiry) on rows
+nobody holds, chosen with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so that concurrent claims
+never wait for or collide with each other. SQLite serialises writers instead: every
+transaction starts with ``BEGIN IMMEDIATE``. A killed worker's rows become claimable when
+its lease runs out, or at once when its owner is a process on this host that no longer exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from sendoso.batch._states import OPEN_STATES, TRANSITIONS, RowState
+from sendoso.errors import InputError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Ledger",
+    "LedgerError",
+    "LedgerRow",
+    "PlanWriter",
+    "PlannedRow",
+    "RunExistsError",
+    "RunInfo",
+    "default_ledger_url",
+    "new_owner",
+]
+
+SCHEMA_VERSION = 1
+_PAGE = 500
+
+Totals = dict[str, tuple[Decimal, Decimal]]
+
+
+class LedgerError(InputError):
+    """The ledger cannot be opened or used (wrong URL, newer schema, unknown run or row)."""
+
+
+class RunExistsError(LedgerError):
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} already exists")
+        self.run_id = run_id
+
+
+def default_ledger_url() -> str:
+    """A SQLite file in the user data directory (``$SENDOSO_LEDGER`` overrides)."""
+    configured = os.environ.get("SENDOSO_LEDGER")
+    if configured:
+        return configured
+    import platformdirs
+
+    path = Path(platformdirs.user_data_dir("sendoso")) / "ledger.db"
+    return f"sqlite:///{path}"
+
+
+def new_owner() -> str:
+    """A lease owner id: host and pid (so a dead local owner is recognised) plus a nonce."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC in, timezone-aware UTC out, on SQLite (naive text) too."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_metadata = sa.MetaData()
+
+_schema = sa.Table(
+    "sendoso_schema",
+    _metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+_runs = sa.Table(
+    "sendoso_runs",
+    _metadata,
+    sa.Column("run_id", sa.String(200), primary_key=True),
+    sa.Column("source", sa.String(20), nullable=False),
+    sa.Column("created_at", _UTCDateTime, nullable=False),
+    sa.Column("updated_at", _UTCDateTime, nullable=False),
+    sa.Column("base_url", sa.Text, nullable=False),
+    sa.Column("input_path", sa.Text),
+    sa.Column("input_fingerprint", sa.String(64)),
+    sa.Column("options", sa.Text, nullable=False),
+    sa.Column("rows_total", sa.Integer, nullable=False, default=0),
+    sa.Column("note", sa.Text),
+    sa.Column("finished_at", _UTCDateTime),
+)
+
+_rows = sa.Table(
+    "sendoso_rows",
+    _metadata,
+    sa.Column("run_id", sa.String(200), primary_key=True),
+    sa.Column("row_number", sa.Integer, primary_key=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("skip_kind", sa.String(20)),
+    sa.Column("send_key", sa.String(200), unique=True),
+    sa.Column("recipient", sa.String(320)),
+    sa.Column("name", sa.String(300)),
+    sa.Column("gift_id", sa.String(200)),
+    sa.Column("dedupe_key", sa.String(600)),
+    sa.Column("request", sa.Text),
+    sa.Column("estimate", sa.Text),
+    sa.Column("send_id", sa.String(200)),
+    sa.Column("status", sa.String(40)),
+    sa.Column("status_at", _UTCDateTime),
+    sa.Column("error", sa.Text),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("lease_owner", sa.String(200)),
+    sa.Column("lease_expires", sa.Float),
+    sa.Column("updated_at", _UTCDateTime, nullable=False),
+    sa.Column("submitted_at", _UTCDateTime),
+    sa.ForeignKeyConstraint(["run_id"], ["sendoso_runs.run_id"]),
+    sa.Index("ix_sendoso_rows_state", "run_id", "state"),
+    sa.Index("ix_sendoso_rows_dedupe", "run_id", "dedupe_key"),
+    sa.Index("ix_sendoso_rows_recipient", "recipient", "submitted_at"),
+)
+
+
+def _migrate_to_1(conn: Connection) -> None:
+    _metadata.create_all(conn, tables=[_runs, _rows])
+
+
+# Hand-written rather than Alembic: the ledger lives in the user's own SQLite file or
+# database and must upgrade itself on open, with no migration scripts directory or ini file
+# to ship. Each entry takes the schema from version N-1 to N, inside one transaction.
+_MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_to_1]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    base_url: str
+    options: dict[str, Any] = field(default_factory=dict)
+    source: str = "batch"
+    input_path: str | None = None
+    input_fingerprint: str | None = None
+    created_at: datetime | None = None
+    rows_total: int = 0
+    note: str | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    """A row as the planner leaves it: ``planned`` (with its request) or ``skipped``."""
+
+    number: int
+    state: RowState
+    send_key: str | None = None
+    recipient: str | None = None
+    name: str | None = None
+    gift_id: str | None = None
+    dedupe_key: str | None = None
+    request: Mapping[str, Any] | None = None
+    estimate: Totals | None = None
+    skip_kind: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    run_id: str
+    number: int
+    state: RowState
+    skip_kind: str | None
+    send_key: str | None
+    recipient: str | None
+    name: str | None
+    gift_id: str | None
+    request: dict[str, Any] | None
+    estimate: Totals | None
+    send_id: str | None
+    status: str | None
+    status_at: datetime | None
+    error: str | None
+    attempts: int
+    updated_at: datetime
+    submitted_at: datetime | None
+    lease_owner: str | None
+
+
+def _dump_totals(totals: Totals | None) -> str | None:
+    if totals is None:
+        return None
+    return json.dumps({cur: [str(low), str(high)] for cur, (low, high) in totals.items()})
+
+
+def _load_totals(text: str | None) -> Totals | None:
+    if text is None:
+        return None
+    return {cur: (Decimal(low), Decimal(high)) for cur, (low, high) in json.loads(text).items()}
+
+
+def _row_from(record: sa.Row[Any]) -> LedgerRow:
+    m = record._mapping
+    return LedgerRow(
+        run_id=m["run_id"],
+        number=m["row_number"],
+        state=RowState(m["state"]),
+        skip_kind=m["skip_kind"],
+        send_key=m["send_key"],
+        recipient=m["recipient"],
+        name=m["name"],
+        gift_id=m["gift_id"],
+        request=json.loads(m["request"]) if m["request"] else None,
+        estimate=_load_totals(m["estimate"]),
+        send_id=m["send_id"],
+        status=m["status"],
+        status_at=m["status_at"],
+        error=m["error"],
+        attempts=m["attempts"],
+        updated_at=m["updated_at"],
+        submitted_at=m["submitted_at"],
+        lease_owner=m["lease_owner"],
+    )
+
+
+def _run_from(record: sa.Row[Any]) -> RunInfo:
+    m = record._mapping
+    return RunInfo(
+        run_id=m["run_id"],
+        base_url=m["base_url"],
+        options=json.loads(m["options"]),
+        source=m["source"],
+        input_path=m["input_path"],
+        input_fingerprint=m["input_fingerprint"],
+        created_at=m["created_at"],
+        rows_total=m["rows_total"],
+        note=m["note"],
+        finished_at=m["finished_at"],
+    )
+
+
+def _recently_gifted(
+    conn: Connection, recipients: Iterable[str], *, since: datetime, exclude_run: str | None
+) -> set[str]:
+    wanted = sorted(set(recipients))
+    found: set[str] = set()
+    gifted = [RowState.SUBMITTED.value, RowState.SUBMITTING.value, RowState.UNKNOWN.value]
+    for start in range(0, len(wanted), _PAGE):
+        query = sa.select(_rows.c.recipient).where(
+            _rows.c.recipient.in_(wanted[start : start + _PAGE]),
+            _rows.c.state.in_(gifted),
+            _rows.c.submitted_at >= since,
+        )
+        if exclude_run is not None:
+            query = query.where(_rows.c.run_id != exclude_run)
+        found.update(conn.execute(query.distinct()).scalars())
+    return found
+
+
+class PlanWriter:
+    """Writes a new run's rows inside the one transaction that created the run, so a run is
+    either fully planned or absent; a crash while planning leaves nothing behind."""
+
+    def __init__(self, conn: Connection, run_id: str) -> None:
+        self._conn = conn
+        self._run_id = run_id
+        self.rows_written = 0
+
+    def first_rows(self, dedupe_keys: Iterable[str]) -> dict[str, int]:
+        """For keys already planned in this run: the row that has each one."""
+        wanted = sorted(set(dedupe_keys))
+        found: dict[str, int] = {}
+        for start in range(0, len(wanted), _PAGE):
+            chunk = wanted[start : start + _PAGE]
+            query = (
+                sa.select(_rows.c.dedupe_key, sa.func.min(_rows.c.row_number))
+                .where(_rows.c.run_id == self._run_id, _rows.c.dedupe_key.in_(chunk))
+                .group_by(_rows.c.dedupe_key)
+            )
+            for key, number in self._conn.execute(query):
+                found[key] = number
+        return found
+
+    def recently_gifted(
+        self, recipients: Iterable[str], *, since: datetime, exclude_run: str | None = None
+    ) -> set[str]:
+        """:meth:`Ledger.recently_gifted`, read inside the planning transaction (on SQLite a
+        second connection would wait for this one's write lock)."""
+        return _recently_gifted(self._conn, recipients, since=since, exclude_run=exclude_run)
+
+    def add(self, rows: Sequence[PlannedRow]) -> None:
+        if not rows:
+            return
+        now = _now()
+        self._conn.execute(
+            _rows.insert(),
+            [
+                {
+                    "run_id": self._run_id,
+                    "row_number": row.number,
+                    "state": row.state.value,
+                    "skip_kind": row.skip_kind,
+                    "send_key": row.send_key,
+                    "recipient": row.recipient,
+                    "name": row.name,
+                    "gift_id": row.gift_id,
+                    "dedupe_key": row.dedupe_key,
+                    "request": json.dumps(row.request) if row.request is not None else None,
+                    "estimate": _dump_totals(row.estimate),
+                    "error": row.error,
+                    "attempts": 0,
+                    "updated_at": now,
+                }
+                for row in rows
+            ],
+        )
+        self.rows_written += len(rows)
+
+
+class Ledger:
+    """One ledger database. Thread-safe: every method uses its own pooled connection."""
+
+    def __init__(self, url: str | None = None, *, busy_timeout: float = 30.0) -> None:
+        self.url = url or default_ledger_url()
+        try:
+            parsed = sa.make_url(self.url)
+        except sa.exc.ArgumentError:
+            raise LedgerError(
+                f"--ledger {self.url!r} is not a database URL; use sqlite:///PATH or "
+                "postgresql+psycopg://USER@HOST/DB"
+            ) from None
+        self.display_url = parsed.render_as_string(hide_password=True)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {self.dialect}")
+        if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        self._engine = self._make_engine(parsed, busy_timeout)
+        try:
+            self._migrate()
+        except sa.exc.OperationalError as exc:
+            self._engine.dispose()
+            raise LedgerError(
+                f"cannot open the ledger {self.display_url}: {exc.orig or exc}"
+            ) from None
+
+    @staticmethod
+    def _make_engine(url: sa.URL, busy_timeout: float) -> Engine:
+        if url.get_backend_name() != "sqlite":
+            return sa.create_engine(url, pool_pre_ping=True)
+        memory = not url.database or url.database == ":memory:"
+        engine = sa.create_engine(
+            url,
+            connect_args={"timeout": busy_timeout, "check_same_thread": False},
+            poolclass=sa.pool.StaticPool if memory else sa.pool.QueuePool,
+        )
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event issue BEGIN itself (the pysqlite driver would
+            # otherwise defer it), so that every transaction takes the write lock up front
+            # and two writers can never deadlock upgrading a read lock.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            if not memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                # WAL + NORMAL survives a process kill (what resume relies on); only an OS
+                # crash can lose the last transactions.
+                cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+
+    def _migrate(self) -> None:
+        with self._engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Two workers opening a fresh database at once must not both create tables.
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7270531)"))
+            _metadata.create_all(conn, tables=[_schema])
+            version = conn.execute(sa.select(_schema.c.version)).scalar()
+            if version is None:
+                version = 0
+                conn.execute(_schema.insert().values(id=1, version=0))
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"the ledger {self.display_url} has schema {version}, newer than this "
+                    f"sendoso knows ({SCHEMA_VERSION}); upgrade sendoso"
+                )
+            for target in range(version + 1, SCHEMA_VERSION + 1):
+                _MIGRATIONS[target - 1](conn)
+                conn.execute(_schema.update().values(version=target))
+
+    @property
+    def schema_version(self) -> int:
+        with self._engine.connect() as conn:
+            return int(conn.execute(sa.select(_schema.c.version)).scalar_one())
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # Runs ------------------------------------------------------------------------------
+
+    @contextmanager
+    def new_run(self, run: RunInfo) -> Iterator[PlanWriter]:
+        """Create ``run`` and write its rows through the yielded writer, atomically.
+
+        Raises :class:`RunExistsError` if the run id is taken (by a run created before, or
+        concurrently by another worker).
+        """
+        now = _now()
+        try:
+            with self._engine.begin() as conn:
+                exists = conn.execute(
+                    sa.select(_runs.c.run_id).where(_runs.c.run_id == run.run_id)
+                ).first()
+                if exists:
+                    raise RunExistsError(run.run_id)
+                conn.execute(
+                    _runs.insert().values(
+                        run_id=run.run_id,
+                        source=run.source,
+                        created_at=now,
+                        updated_at=now,
+                        base_url=run.base_url,
+                        input_path=run.input_path,
+                        input_fingerprint=run.input_fingerprint,
+                        options=json.dumps(run.options, sort_keys=True, default=str),
+                        rows_total=0,
+                    )
+                )
+                writer = PlanWriter(conn, run.run_id)
+                yield writer
+                conn.execute(
+                    _runs.update()
+                    .where(_runs.c.run_id == run.run_id)
+                    .values(rows_total=writer.rows_written)
+                )
+        except IntegrityError:
+            raise RunExistsError(run.run_id) from None
+
+    def run(self, run_id: str) -> RunInfo | None:
+        with self._engine.connect() as conn:
+            record = conn.execute(sa.select(_runs).where(_runs.c.run_id == run_id)).first()
+        return _run_from(record) if record else None
+
+    def require_run(self, run_id: str) -> RunInfo:
+        run = self.run(run_id)
+        if run is None:
+            raise LedgerError(
+                f"no run {run_id!r} in the ledger {self.display_url}; "
+                "`sendoso batch runs` lists them"
+            )
+        return run
+
+    def runs(self, *, source: str | None = None) -> list[tuple[RunInfo, dict[RowState, int]]]:
+        """Every run, newest first, with its row counts per state."""
+        with self._engine.connect() as conn:
+            query = sa.select(_runs).order_by(_runs.c.created_at.desc(), _runs.c.run_id)
+            if source:
+                query = query.where(_runs.c.source == source)
+            runs = [_run_from(r) for r in conn.execute(query)]
+            counts: dict[str, dict[RowState, int]] = {r.run_id: {} for r in runs}
+            for run_id, state, n in conn.execute(
+                sa.select(_rows.c.run_id, _rows.c.state, sa.func.count()).group_by(
+                    _rows.c.run_id, _rows.c.state
+                )
+            ):
+                if run_id in counts:
+                    counts[run_id][RowState(state)] = n
+        return [(run, counts[run.run_id]) for run in runs]
+
+    def set_note(self, run_id: str, note: str | None, *, finished: bool = False) -> None:
+        now = _now()
+        values: dict[str, Any] = {"note": note, "updated_at": now}
+        values["finished_at"] = now if finished else None
+        with self._engine.begin() as conn:
+            conn.execute(_runs.update().where(_runs.c.run_id == run_id).values(**values))
+
+    # Rows ------------------------------------------------------------------------------
+
+    def counts(self, run_id: str) -> dict[RowState, int]:
+        with self._engine.connect() as conn:
+            result = conn.execute(
+                sa.select(_rows.c.state, sa.func.count())
+                .where(_rows.c.run_id == run_id)
+                .group_by(_rows.c.state)
+            )
+            return {RowState(state): n for state, n in result}
+
+    def skip_counts(self, run_id: str) -> dict[str, int]:
+        """Skipped rows per reason (invalid, duplicate, budget, cooldown, gift_gone)."""
+        with self._engine.connect() as conn:
+            result = conn.execute(
+                sa.select(_rows.c.skip_kind, sa.func.count())
+                .where(_rows.c.run_id == run_id, _rows.c.state == RowState.SKIPPED.value)
+                .group_by(_rows.c.skip_kind)
+            )
+            return {kind or "unknown": n for kind, n in result}
+
+    def status_counts(self, run_id: str) -> dict[str, int]:
+        """Submitted rows per last known send status."""
+        with self._engine.connect() as conn:
+            result = conn.execute(
+                sa.select(_rows.c.status, sa.func.count())
+                .where(_rows.c.run_id == run_id, _rows.c.state == RowState.SUBMITTED.value)
+                .group_by(_rows.c.status)
+            )
+            return {status or "unknown": n for status, n in result}
+
+    def row(self, run_id: str, number: int) -> LedgerRow | None:
+        with self._engine.connect() as conn:
+            record = conn.execute(
+                sa.select(_rows).where(_rows.c.run_id == run_id, _rows.c.row_number == number)
+            ).first()
+        return _row_from(record) if record else None
+
+    def rows(self, run_id: str, *, states: Iterable[RowState] | None = None) -> Iterator[LedgerRow]:
+        """The run's rows in row order, read a page at a time."""
+        wanted = [s.value for s in states] if states is not None else None
+        after = -1
+        while True:
+            query = (
+                sa.select(_rows)
+                .where(_rows.c.run_id == run_id, _rows.c.row_number > after)
+                .order_by(_rows.c.row_number)
+                .limit(_PAGE)
+            )
+            if wanted is not None:
+                query = query.where(_rows.c.state.in_(wanted))
+            with self._engine.connect() as conn:
+                page = [_row_from(r) for r in conn.execute(query)]
+            yield from page
+            if len(page) < _PAGE:
+                return
+            after = page[-1].number
+
+    def open_rows(self, run_id: str) -> int:
+        with self._engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        _rows.c.run_id == run_id,
+                        _rows.c.state.in_([s.value for s in OPEN_STATES]),
+                    )
+                ).scalar_one()
+            )
+
+    def claim(
+        self, run_id: str, owner: str, *, lease_seconds: float, limit: int = 1
+    ) -> list[LedgerRow]:
+        """Lease up to ``limit`` open rows nobody holds, in row order."""
+        now = time.time()
+        with self._engine.begin() as conn:
+            free = sa.or_(_rows.c.lease_owner.is_(None), _rows.c.lease_expires < now)
+            query = (
+                sa.select(_rows.c.row_number)
+                .where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.state.in_([s.value for s in OPEN_STATES]),
+                    free,
+                )
+                .order_by(_rows.c.row_number)
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            numbers = list(conn.execute(query).scalars())
+            if not numbers:
+                return []
+            conn.execute(
+                _rows.update()
+                .where(_rows.c.run_id == run_id, _rows.c.row_number.in_(numbers))
+                .values(lease_owner=owner, lease_expires=now + lease_seconds)
+            )
+            records = conn.execute(
+                sa.select(_rows)
+                .where(_rows.c.run_id == run_id, _rows.c.row_number.in_(numbers))
+                .order_by(_rows.c.row_number)
+            )
+            return [_row_from(r) for r in records]
+
+    def renew(
+        self, run_id: str, owner: str, numbers: Iterable[int], *, lease_seconds: float
+    ) -> None:
+        numbers = list(numbers)
+        if not numbers:
+            return
+        with self._engine.begin() as conn:
+            conn.execute(
+                _rows.update()
+                .where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.row_number.in_(numbers),
+                    _rows.c.lease_owner == owner,
+                )
+                .values(lease_expires=time.time() + lease_seconds)
+            )
+
+    def release_dead_leases(self, run_id: str) -> int:
+        """Free at once the rows leased by processes on this host that no longer exist."""
+        with self._engine.connect() as conn:
+            owners = conn.execute(
+                sa.select(_rows.c.lease_owner)
+                .where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.state.in_([s.value for s in OPEN_STATES]),
+                    _rows.c.lease_owner.is_not(None),
+                    _rows.c.lease_expires >= time.time(),
+                )
+                .distinct()
+            ).scalars()
+            dead = [owner for owner in owners if _owner_is_dead(owner)]
+        if not dead:
+            return 0
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                _rows.update()
+                .where(_rows.c.run_id == run_id, _rows.c.lease_owner.in_(dead))
+                .values(lease_expires=0.0)
+            )
+            return result.rowcount
+
+    def move(
+        self,
+        run_id: str,
+        number: int,
+        target: RowState,
+        *,
+        owner: str | None = None,
+        send_id: str | None = None,
+        status: str | None = None,
+        error: str | None = None,
+        skip_kind: str | None = None,
+        count_attempt: bool = False,
+        release: bool = False,
+    ) -> bool:
+        """Apply one transition if the row is in a state it may move from (and, with
+        ``owner``, still leased by it). Returns whether it moved."""
+        now = _now()
+        values: dict[str, Any] = {"state": target.value, "updated_at": now}
+        if target is RowState.SUBMITTED:
+            values.update(send_id=send_id, status=status, status_at=now, error=None)
+            values["submitted_at"] = now
+        elif target is RowState.SUBMITTING:
+            values["submitted_at"] = now
+        if error is not None or target in (RowState.REJECTED, RowState.UNKNOWN):
+            values["error"] = error
+        if target is RowState.PLANNED and error is None:
+            values["error"] = None
+        if skip_kind is not None:
+            values["skip_kind"] = skip_kind
+        if count_attempt:
+            values["attempts"] = _rows.c.attempts + 1
+        if release or target not in OPEN_STATES:
+            values.update(lease_owner=None, lease_expires=None)
+        conditions = [
+            _rows.c.run_id == run_id,
+            _rows.c.row_number == number,
+            _rows.c.state.in_([s.value for s in TRANSITIONS[target]]),
+        ]
+        if owner is not None:
+            conditions.append(_rows.c.lease_owner == owner)
+        with self._engine.begin() as conn:
+            return conn.execute(_rows.update().where(*conditions).values(**values)).rowcount == 1
+
+    def count_attempt(self, run_id: str, number: int, owner: str) -> bool:
+        """Record another attempt at a row already ``submitting`` (same key); False if the
+        caller no longer holds it."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                _rows.update()
+                .where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.row_number == number,
+                    _rows.c.state == RowState.SUBMITTING.value,
+                    _rows.c.lease_owner == owner,
+                )
+                .values(attempts=_rows.c.attempts + 1, updated_at=_now())
+            )
+            return result.rowcount == 1
+
+    def release(self, run_id: str, number: int, owner: str) -> None:
+        """Give a row back without changing its state (it will be claimed again)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                _rows.update()
+                .where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.row_number == number,
+                    _rows.c.lease_owner == owner,
+                )
+                .values(lease_owner=None, lease_expires=None)
+            )
+
+    def skip_planned_for_gift(self, run_id: str, gift_id: str, reason: str) -> int:
+        """Skip every not-yet-attempted row for a gift that has left the catalog."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                _rows.update()
+                .where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.gift_id == gift_id,
+                    _rows.c.state == RowState.PLANNED.value,
+                )
+                .values(
+                    state=RowState.SKIPPED.value,
+                    skip_kind="gift_gone",
+                    error=reason,
+                    lease_owner=None,
+                    lease_expires=None,
+                    updated_at=_now(),
+                )
+            )
+            return result.rowcount
+
+    def record_status(
+        self, run_id: str, number: int, status: str, *, error: str | None = None
+    ) -> None:
+        with self._engine.begin() as conn:
+            values: dict[str, Any] = {"status": status, "status_at": _now()}
+            if error is not None:
+                values["error"] = error
+            conn.execute(
+                _rows.update()
+                .where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.row_number == number,
+                    _rows.c.state == RowState.SUBMITTED.value,
+                )
+                .values(**values)
+            )
+
+    def recently_gifted(
+        self, recipients: Iterable[str], *, since: datetime, exclude_run: str | None = None
+    ) -> set[str]:
+        """Which of ``recipients`` (normalised emails) were sent anything since ``since``,
+        counting sends whose outcome is unknown or in flight."""
+        with self._engine.connect() as conn:
+            return _recently_gifted(conn, recipients, since=since, exclude_run=exclude_run)
+
+    def spend(self, run_id: str) -> dict[RowState, Totals]:
+        """Estimated spend per state (low, high per currency) over rows that cost money or
+        may: submitted, submitting, unknown, and still planned."""
+        result: dict[RowState, Totals] = {}
+        with self._engine.connect() as conn:
+            records = conn.execute(
+                sa.select(_rows.c.state, _rows.c.estimate).where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.estimate.is_not(None),
+                    _rows.c.state.in_(
+                        [
+                            RowState.PLANNED.value,
+                            RowState.SUBMITTING.value,
+                            RowState.SUBMITTED.value,
+                            RowState.UNKNOWN.value,
+                        ]
+                    ),
+                )
+            )
+            for state, text in records:
+                totals = result.setdefault(RowState(state), {})
+                for cur, (low, high) in (_load_totals(text) or {}).items():
+                    old_low, old_high = totals.get(cur, (Decimal(0), Decimal(0)))
+                    totals[cur] = (old_low + low, old_high + high)
+        return result

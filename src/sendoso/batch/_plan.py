@@ -1,0 +1,344 @@
+"""Planning: every input row gets a verdict before anything is sent.
+
+A row becomes ``planned`` (a checked request, a stable idempotency key, a cost estimate) or
+``skipped`` with the reason: invalid, a duplicate of an earlier row, recently gifted (the
+cool-down), or beyond the budget. Planning streams the file in chunks; what it must remember
+across chunks (which recipients it has planned) it asks the ledger it is writing to, so
+memory does not grow with the file.
+
+The budget is reserved here, in row order, with the high end of each row's estimate: the
+rows that are planned can all be sent without exceeding it, however many are in flight at
+once and whatever order the workers take them in.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+import pycountry
+
+from sendoso.batch._ledger import PlannedRow, PlanWriter, Totals
+from sendoso.batch._sources import SourceRow
+from sendoso.batch._states import RowState, SkipKind
+from sendoso.batch._template import MessageTemplate, template_values
+from sendoso.errors import FieldProblem, ValidationError
+from sendoso.models import Gift
+from sendoso.resources._sends import check_against, request_from_fields
+
+__all__ = ["Budget", "PlanOptions", "PlanSummary", "plan_rows", "send_key_for"]
+
+_CHUNK = 500
+_ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country")
+
+
+class RecipientHistory(Protocol):
+    def recently_gifted(
+        self, recipients: Iterable[str], *, since: datetime, exclude_run: str | None = None
+    ) -> set[str]: ...
+
+
+class Budget:
+    """Spending caps, one per currency (``--max-spend 5000`` or ``--max-spend "4000 GBP"``).
+
+    A row fits when, for every currency its estimate involves, that currency has a cap and
+    the high end still fits under it. There is no conversion between currencies: a row
+    priced in a currency with no cap does not fit.
+    """
+
+    def __init__(self, caps: Mapping[str, Decimal]) -> None:
+        self.caps = {cur.upper(): Decimal(cap) for cur, cap in caps.items()}
+        self.reserved: dict[str, Decimal] = dict.fromkeys(self.caps, Decimal(0))
+
+    @classmethod
+    def parse(cls, values: Iterable[str]) -> Budget:
+        caps: dict[str, Decimal] = {}
+        for value in values:
+            amount, _, currency = value.strip().partition(" ")
+            if not currency and amount[:3].isalpha():
+                currency, amount = amount[:3], amount[3:]
+            currency = (currency or "USD").strip().upper()
+            try:
+                cap = Decimal(amount.replace(",", "").lstrip("$"))
+            except InvalidOperation:
+                raise ValidationError(
+                    [
+                        FieldProblem(
+                            "max_spend",
+                            "invalid",
+                            f"--max-spend {value!r} is not an amount; e.g. 5000 or '4000 GBP'",
+                        )
+                    ]
+                ) from None
+            if not cap.is_finite() or cap < 0:
+                raise ValidationError(
+                    [FieldProblem("max_spend", "invalid", "--max-spend must be 0 or more")]
+                )
+            if currency in caps:
+                raise ValidationError(
+                    [FieldProblem("max_spend", "invalid", f"--max-spend gives {currency} twice")]
+                )
+            caps[currency] = cap
+        return cls(caps)
+
+    def as_options(self) -> dict[str, str]:
+        return {cur: str(cap) for cur, cap in self.caps.items()}
+
+    def reserve(self, totals: Totals, *, shipping_known: bool) -> str | None:
+        """Reserve a row's high end; returns why it does not fit (nothing reserved)."""
+        if not shipping_known:
+            return "its shipping rate is not published, so its cost has no upper bound"
+        for currency, (_, high) in totals.items():
+            if currency not in self.caps:
+                return f"it costs {currency} and --max-spend sets no {currency} cap"
+            if self.reserved[currency] + high > self.caps[currency]:
+                left = self.caps[currency] - self.reserved[currency]
+                return (
+                    f"it needs up to {high:.2f} {currency} and {left:.2f} of the "
+                    f"{self.caps[currency]:.2f} {currency} budget is left"
+                )
+        for currency, (_, high) in totals.items():
+            self.reserved[currency] += high
+        return None
+
+
+@dataclass
+class PlanOptions:
+    run_id: str
+    gift_id: str | None = None
+    variant_id: str | None = None
+    template: MessageTemplate | None = None
+    metadata: dict[str, str] = field(default_factory=dict)
+    budget: Budget | None = None
+    cooldown_days: float | None = None
+
+    def as_options(self) -> dict[str, Any]:
+        """What a resumed run must be planned with again, for the ledger's record."""
+        return {
+            "gift_id": self.gift_id,
+            "variant_id": self.variant_id,
+            "message_template": self.template.text if self.template else None,
+            "metadata": self.metadata,
+            "max_spend": self.budget.as_options() if self.budget else None,
+            "cooldown_days": self.cooldown_days,
+        }
+
+
+@dataclass
+class PlanSummary:
+    rows: int = 0
+    planned: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    per_gift: Counter[str] = field(default_factory=Counter)
+    estimate: dict[str, list[Decimal]] = field(default_factory=dict)
+    shipping_unknown: int = 0
+
+    def add_estimate(self, totals: Totals) -> None:
+        for currency, (low, high) in totals.items():
+            sums = self.estimate.setdefault(currency, [Decimal(0), Decimal(0)])
+            sums[0] += low
+            sums[1] += high
+
+
+def send_key_for(run_id: str, number: int, dedupe_key: str) -> str:
+    """Deterministic, so that even a run re-planned into a fresh ledger under the same id
+    presents the same keys to a deduplicating server."""
+    digest = hashlib.sha256(f"{run_id}\x1f{number}\x1f{dedupe_key}".encode()).hexdigest()
+    return f"sb_{digest[:40]}"
+
+
+@functools.lru_cache(maxsize=512)
+def _country_code(value: str) -> str:
+    """ "United States", "USA" -> "US"; anything unrecognised is left for validation."""
+    if len(value) <= 2:
+        return value
+    try:
+        return str(pycountry.countries.lookup(value).alpha_2)
+    except LookupError:
+        return value
+
+
+def _request_fields(row: SourceRow, options: PlanOptions) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    address: dict[str, str] = {}
+    for name, value in row.fields.items():
+        if name.startswith("address."):
+            address[name.removeprefix("address.")] = value
+        elif name != "contact_id":
+            fields[name] = value
+    if "country" in address:
+        address["country"] = _country_code(address["country"])
+    if address:
+        fields["address"] = address
+    if options.gift_id:
+        fields["gift_id"] = options.gift_id
+    if options.variant_id:
+        fields["variant_id"] = options.variant_id
+    if options.template is not None:
+        fields["message"] = options.template.render(template_values(row))
+    metadata = dict(options.metadata)
+    if row.fields.get("contact_id"):
+        metadata["contact_id"] = row.fields["contact_id"]
+    metadata["sendoso_run"] = options.run_id
+    metadata["sendoso_row"] = str(row.number)
+    fields["metadata"] = metadata
+    return fields
+
+
+def _problems_text(problems: Sequence[FieldProblem], number: int) -> str:
+    return "; ".join(f"{p.message} (row {number})" for p in problems)
+
+
+@dataclass
+class _Checked:
+    row: SourceRow
+    planned: PlannedRow | None = None
+    shipping_known: bool = True
+
+
+def _check(row: SourceRow, catalog: Sequence[Gift], options: PlanOptions) -> _Checked:
+    def skipped(problems: Sequence[FieldProblem], **extra: Any) -> _Checked:
+        return _Checked(
+            row,
+            PlannedRow(
+                number=row.number,
+                state=RowState.SKIPPED,
+                skip_kind=SkipKind.INVALID.value,
+                error=_problems_text(problems, row.number),
+                **extra,
+            ),
+        )
+
+    if row.problems:
+        return skipped(row.problems)
+    try:
+        request = request_from_fields(_request_fields(row, options))
+    except ValidationError as exc:
+        return skipped(exc.problems)
+    check = check_against(request, catalog)
+    request = check.request
+    recipient = request.email.lower() if request.email else None
+    name = " ".join(p for p in (request.first_name, request.last_name) if p) or None
+    identity = {"recipient": recipient, "name": name, "gift_id": request.gift_id}
+    if not check.ok or check.estimate is None:
+        return skipped(check.problems, **identity)
+    dedupe_key = f"{recipient}|{request.gift_id}"
+    planned = PlannedRow(
+        number=row.number,
+        state=RowState.PLANNED,
+        send_key=send_key_for(options.run_id, row.number, dedupe_key),
+        dedupe_key=dedupe_key,
+        request=request.model_dump(mode="json", exclude_none=True),
+        estimate=check.estimate.totals(),
+        **identity,
+    )
+    return _Checked(row, planned, shipping_known=check.estimate.shipping_known)
+
+
+def _skip(row: PlannedRow, kind: SkipKind, reason: str) -> PlannedRow:
+    return PlannedRow(
+        number=row.number,
+        state=RowState.SKIPPED,
+        recipient=row.recipient,
+        name=row.name,
+        gift_id=row.gift_id,
+        estimate=row.estimate,
+        skip_kind=kind.value,
+        error=f"{reason} (row {row.number})",
+    )
+
+
+def _chunks(rows: Iterable[SourceRow]) -> Iterator[list[SourceRow]]:
+    chunk: list[SourceRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= _CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def plan_rows(
+    rows: Iterable[SourceRow],
+    catalog: Sequence[Gift],
+    options: PlanOptions,
+    writer: PlanWriter,
+    *,
+    history: RecipientHistory | None = None,
+    now: datetime | None = None,
+) -> PlanSummary:
+    """Give every row a verdict and write it through ``writer``.
+
+    ``history`` is searched for the cool-down (earlier runs): the ledger, or ``writer``
+    itself when planning into that same ledger; ``writer`` may belong to a different,
+    throwaway ledger (a dry run).
+    """
+    summary = PlanSummary()
+    since = None
+    if options.cooldown_days:
+        since = (now or datetime.now(UTC)) - timedelta(days=options.cooldown_days)
+    for chunk in _chunks(rows):
+        checked = [_check(row, catalog, options) for row in chunk]
+        keys = [c.planned.dedupe_key for c in checked if c.planned and c.planned.dedupe_key]
+        first_row = writer.first_rows(keys)
+        recent: set[str] = set()
+        if since is not None and history is not None:
+            recipients = [
+                c.planned.recipient
+                for c in checked
+                if c.planned and c.planned.recipient and c.planned.state is RowState.PLANNED
+            ]
+            recent = history.recently_gifted(recipients, since=since, exclude_run=options.run_id)
+        out: list[PlannedRow] = []
+        for item in checked:
+            planned = item.planned
+            assert planned is not None
+            summary.rows += 1
+            if planned.state is RowState.PLANNED:
+                planned = _decide(planned, item, first_row, recent, options)
+            if planned.state is RowState.PLANNED:
+                summary.planned += 1
+                summary.per_gift[planned.gift_id or "?"] += 1
+                summary.add_estimate(planned.estimate or {})
+                if not item.shipping_known:
+                    summary.shipping_unknown += 1
+            else:
+                summary.skipped[planned.skip_kind or "?"] += 1
+            out.append(planned)
+        writer.add(out)
+    return summary
+
+
+def _decide(
+    planned: PlannedRow,
+    item: _Checked,
+    first_row: dict[str, int],
+    recent: set[str],
+    options: PlanOptions,
+) -> PlannedRow:
+    key = planned.dedupe_key or ""
+    if key in first_row:
+        return _skip(
+            planned,
+            SkipKind.DUPLICATE,
+            f"{planned.recipient} already gets {planned.gift_id} from row {first_row[key]}",
+        )
+    if planned.recipient in recent:
+        return _skip(
+            planned,
+            SkipKind.COOLDOWN,
+            f"{planned.recipient} was sent a gift in the last {options.cooldown_days:g} days",
+        )
+    if options.budget is not None:
+        why = options.budget.reserve(planned.estimate or {}, shipping_known=item.shipping_known)
+        if why is not None:
+            return _skip(planned, SkipKind.BUDGET, f"over --max-spend: {why}")
+    first_row[key] = planned.number
+    return planned

@@ -1,0 +1,110 @@
+"""Run reports: one line per input row, as CSV (for people and spreadsheets) or JSON.
+
+CSV cells that a spreadsheet would read as a formula (``= + - @``, a tab or a carriage return
+first) are neutralised with a leading apostrophe: recipient data comes from outside and a
+report is opened in Excel, where ``=HYPERLINK(...)`` would otherwise run.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from sendoso.batch._ledger import Ledger, LedgerRow, Totals
+from sendoso.errors import FieldProblem, ValidationError
+
+__all__ = ["REPORT_COLUMNS", "neutralise", "report_record", "write_report"]
+
+REPORT_COLUMNS = (
+    "row",
+    "recipient",
+    "name",
+    "gift_id",
+    "state",
+    "reason",
+    "send_id",
+    "status",
+    "error",
+    "estimate",
+)
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
+
+
+def format_totals(totals: Totals | None) -> str:
+    if not totals:
+        return ""
+    return " + ".join(
+        f"{low:.2f} {cur}" if low == high else f"{low:.2f}-{high:.2f} {cur}"
+        for cur, (low, high) in totals.items()
+    )
+
+
+def report_record(row: LedgerRow) -> dict[str, Any]:
+    return {
+        "row": row.number,
+        "recipient": row.recipient,
+        "name": row.name,
+        "gift_id": row.gift_id,
+        "state": row.state.value,
+        "reason": row.skip_kind,
+        "send_id": row.send_id,
+        "status": row.status,
+        "error": row.error,
+        "estimate": {
+            cur: {"low": str(low), "high": str(high)} for cur, (low, high) in row.estimate.items()
+        }
+        if row.estimate
+        else None,
+    }
+
+
+def _csv_cells(row: LedgerRow) -> list[str]:
+    record = report_record(row)
+    record["estimate"] = format_totals(row.estimate)
+    return [neutralise("" if record[c] is None else str(record[c])) for c in REPORT_COLUMNS]
+
+
+def _write_json(rows: Iterator[LedgerRow], out: IO[str]) -> int:
+    # Written item by item so that a run of any size is never held in memory.
+    count = 0
+    out.write("[")
+    for row in rows:
+        out.write(",\n " if count else "\n ")
+        out.write(json.dumps(report_record(row), ensure_ascii=False))
+        count += 1
+    out.write("\n]\n" if count else "]\n")
+    return count
+
+
+def write_report(ledger: Ledger, run_id: str, path: str | Path) -> int:
+    """Write the run's report to ``path`` (``.csv`` or ``.json``); returns the row count."""
+    ledger.require_run(run_id)
+    target = Path(path)
+    suffix = target.suffix.lower()
+    if suffix not in (".csv", ".json"):
+        raise ValidationError(
+            [
+                FieldProblem(
+                    "out", "invalid", f"--out {target.name}: the report must be .csv or .json"
+                )
+            ]
+        )
+    rows = ledger.rows(run_id)
+    with target.open("w", encoding="utf-8", newline="") as out:
+        if suffix == ".json":
+            return _write_json(rows, out)
+        writer = csv.writer(out)
+        writer.writerow(REPORT_COLUMNS)
+        count = 0
+        for row in rows:
+            writer.writerow(_csv_cells(row))
+            count += 1
+        return count

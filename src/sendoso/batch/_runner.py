@@ -1,0 +1,322 @@
+"""The batch runner: async workers that take planned rows from the ledger and send them.
+
+Each row goes ``planned -> submitting`` (committed) *before* its POST, and to its outcome
+right after the reply, so a process killed at any instant leaves every row either untouched
+or marked as possibly sent. A row found ``submitting`` with no live owner (a crash, a kill, a
+lost lease) is retried with its own idempotency key only when the server deduplicates on
+it; otherwise it becomes ``unknown`` and waits for a person (``batch settle``).
+
+Run-wide recovery (the seed's recovery column, applied to a whole file): a 404 re-reads the
+catalog once per gift and skips the rest of a gift that is gone; a 401 that survives a token
+refresh stops the run; a streak of server failures pauses it. Stopped and paused runs resume
+where they left off.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from sendoso import AsyncSendoso
+from sendoso.batch._ledger import Ledger, LedgerRow, new_owner
+from sendoso.batch._states import Outcome, RowState, outcome_of
+from sendoso.errors import SendosoError
+from sendoso.models import SendRequest
+
+__all__ = ["BatchRunner", "RunEnd", "RunResult", "run_interruptibly", "settle_hint"]
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class RunEnd(StrEnum):
+    FINISHED = "finished"  # no open row left
+    STOPPED = "stopped"  # asked to stop (Ctrl-C): resumable
+    AUTH = "auth"  # credentials refused after a refresh: resumable once fixed
+    FAILING = "failing"  # too many server failures in a row: resumable
+
+
+@dataclass
+class RunResult:
+    end: RunEnd
+    message: str
+    counts: dict[RowState, int] = field(default_factory=dict)
+    sent_now: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.end is RunEnd.FINISHED
+
+
+def settle_hint(run_id: str, number: int) -> str:
+    return (
+        f"check it in Sendoso, then `sendoso batch settle {run_id} {number} --sent SEND_ID` "
+        "or `--not-sent`"
+    )
+
+
+class BatchRunner:
+    """Send a planned run's open rows with ``concurrency`` workers sharing ``client``.
+
+    ``on_progress()`` is called after rows change state; :attr:`moves` counts the moves
+    into each state so far (for progress bars). Pacing and the shared pause after a 429
+    live in the client, so every worker of this process obeys one schedule.
+    """
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        client: AsyncSendoso,
+        run_id: str,
+        *,
+        concurrency: int = 8,
+        lease_seconds: float = 60.0,
+        max_failures_in_a_row: int = 10,
+        idle_poll: float = 0.5,
+        on_progress: Callable[[], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.ledger = ledger
+        self.client = client
+        self.run_id = run_id
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.max_failures_in_a_row = max_failures_in_a_row
+        self.idle_poll = idle_poll
+        self.owner = new_owner()
+        self._on_progress = on_progress
+        # SQLite takes one writer at a time anyway; more threads would only queue on its lock.
+        self._ledger_limiter = anyio.CapacityLimiter(
+            1 if ledger.dialect == "sqlite" else min(concurrency, 4)
+        )
+        self._held: set[int] = set()
+        self._stopping = False
+        self._end: RunEnd | None = None
+        self._message = ""
+        self._failures_in_a_row = 0
+        self._gone: set[str] = set()
+        self._gift_checked: dict[str, bool] = {}
+        self._catalog_lock = anyio.Lock()
+        self._sent_now = 0
+        self.moves: Counter[RowState] = Counter()
+
+    def request_stop(self) -> None:
+        """Finish the sends in flight, claim nothing more."""
+        self._stopping = True
+        if self._end is None:
+            self._end = RunEnd.STOPPED
+            self._message = "stopped on request"
+
+    async def _db(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        call = partial(fn, *args, **kwargs)
+        return await anyio.to_thread.run_sync(call, limiter=self._ledger_limiter)
+
+    async def run(self) -> RunResult:
+        self.ledger.require_run(self.run_id)
+        # Reading the catalog first also lets a sandbox identify itself, which decides
+        # whether rows left in flight may be retried.
+        catalog = await self.client.gifts.list()
+        self._catalog_ids = {gift.id for gift in catalog}
+        await self._db(self.ledger.release_dead_leases, self.run_id)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(self._heartbeat)
+            async with anyio.create_task_group() as workers:
+                for _ in range(self.concurrency):
+                    workers.start_soon(self._worker)
+            tasks.cancel_scope.cancel()
+        counts = await self._db(self.ledger.counts, self.run_id)
+        if self._end is None:
+            self._end = RunEnd.FINISHED
+            self._message = "every row has a final state"
+        await self._db(
+            self.ledger.set_note,
+            self.run_id,
+            None if self._end is RunEnd.FINISHED else self._message,
+            finished=self._end is RunEnd.FINISHED,
+        )
+        return RunResult(self._end, self._message, counts, self._sent_now)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await anyio.sleep(self.lease_seconds / 3)
+            if self._held:
+                await self._db(
+                    self.ledger.renew,
+                    self.run_id,
+                    self.owner,
+                    list(self._held),
+                    lease_seconds=self.lease_seconds,
+                )
+
+    async def _worker(self) -> None:
+        while not self._stopping:
+            rows = await self._db(
+                self.ledger.claim, self.run_id, self.owner, lease_seconds=self.lease_seconds
+            )
+            if not rows:
+                if not await self._db(self.ledger.open_rows, self.run_id):
+                    return
+                # Rows held by other workers: wait for them to finish, or for a dead
+                # owner's lease to lapse.
+                await self._db(self.ledger.release_dead_leases, self.run_id)
+                await anyio.sleep(self.idle_poll)
+                continue
+            row = rows[0]
+            self._held.add(row.number)
+            try:
+                await self._process(row)
+            finally:
+                self._held.discard(row.number)
+
+    def _moved(self, state: RowState, n: int = 1) -> None:
+        self.moves[state] += n
+        if self._on_progress is not None:
+            self._on_progress()
+
+    async def _move(self, row: LedgerRow, target: RowState, **values: Any) -> bool:
+        moved = await self._db(self.ledger.move, self.run_id, row.number, target, **values)
+        if moved:
+            self._moved(target)
+        return moved
+
+    async def _process(self, row: LedgerRow) -> None:
+        trusted = self.client.trusts_idempotency
+        if row.state is RowState.PLANNED:
+            if row.gift_id in self._gone:
+                await self._move(
+                    row, RowState.SKIPPED, skip_kind="gift_gone", error=self._gone_reason(row)
+                )
+                return
+            if not await self._move(row, RowState.SUBMITTING, owner=self.owner, count_attempt=True):
+                return
+        elif not trusted:
+            # A previous attempt may have reached the server, which would not recognise a
+            # second one: never send it again, leave it for a person.
+            await self._move(
+                row,
+                RowState.UNKNOWN,
+                owner=self.owner,
+                error="a previous attempt was interrupted and may have been sent; "
+                + settle_hint(self.run_id, row.number),
+            )
+            return
+        elif not await self._db(self.ledger.count_attempt, self.run_id, row.number, self.owner):
+            return
+        await self._send(row)
+
+    async def _send(self, row: LedgerRow) -> None:
+        assert row.request is not None
+        request = SendRequest.model_validate(row.request)
+        try:
+            send = await self.client.sends.submit(
+                request, idempotency_key=row.send_key, validate=False
+            )
+        except SendosoError as exc:
+            await self._failed(row, exc)
+            return
+        self._failures_in_a_row = 0
+        if await self._move(row, RowState.SUBMITTED, send_id=send.id, status=send.status):
+            self._sent_now += 1
+
+    async def _failed(self, row: LedgerRow, exc: SendosoError) -> None:
+        verdict = outcome_of(exc, trusted=self.client.trusts_idempotency)
+        if verdict.server_failure or verdict.outcome in (Outcome.NOT_SENT, Outcome.RETRY):
+            self._failures_in_a_row += 1
+        outcome = verdict.outcome
+        if outcome is Outcome.GIFT_NOT_FOUND:
+            outcome = await self._gift_not_found(row)
+        if outcome is Outcome.REJECTED:
+            await self._move(row, RowState.REJECTED, error=verdict.error)
+        elif outcome is Outcome.UNKNOWN:
+            await self._move(
+                row,
+                RowState.UNKNOWN,
+                error=f"{verdict.error}; {settle_hint(self.run_id, row.number)}",
+            )
+        elif outcome is Outcome.RETRY:
+            await self._db(self.ledger.release, self.run_id, row.number, self.owner)
+        elif outcome is Outcome.NOT_SENT:
+            await self._move(row, RowState.PLANNED, owner=self.owner, error=verdict.error)
+        elif outcome is Outcome.STOP:
+            await self._move(row, RowState.PLANNED, owner=self.owner, error=verdict.error)
+            self._halt(
+                RunEnd.AUTH,
+                f"the API refused the credentials even after a token refresh ({verdict.error})",
+            )
+        if self._failures_in_a_row >= self.max_failures_in_a_row:
+            self._halt(
+                RunEnd.FAILING,
+                f"the API failed {self._failures_in_a_row} sends in a row "
+                f"(last: {verdict.error}); paused so as not to burn through the file",
+            )
+
+    def _halt(self, end: RunEnd, message: str) -> None:
+        if self._end is None or self._end is RunEnd.STOPPED:
+            self._end = end
+            self._message = message
+        self._stopping = True
+
+    def _gone_reason(self, row: LedgerRow) -> str:
+        return f"gift {row.gift_id} is no longer in the catalog (row {row.number})"
+
+    async def _gift_not_found(self, row: LedgerRow) -> Outcome:
+        """A 404: is the gift really gone? Asks the catalog once per gift per run."""
+        gift_id = row.gift_id or ""
+        async with self._catalog_lock:
+            if gift_id not in self._gift_checked:
+                try:
+                    catalog = await self.client.gifts.list()
+                except SendosoError:
+                    return Outcome.REJECTED
+                still_there = any(gift.id == gift_id for gift in catalog)
+                self._gift_checked[gift_id] = still_there
+                if not still_there:
+                    self._gone.add(gift_id)
+                    skipped = await self._db(
+                        self.ledger.skip_planned_for_gift,
+                        self.run_id,
+                        gift_id,
+                        f"gift {gift_id} is no longer in the catalog",
+                    )
+                    self._moved(RowState.SKIPPED, skipped)
+        return Outcome.REJECTED
+
+
+async def run_interruptibly(
+    runner: BatchRunner, *, on_signal: Callable[[int], None] | None = None
+) -> RunResult:
+    """Run, stopping cleanly on the first Ctrl-C or SIGTERM (the sends in flight finish and
+    are recorded) and at once on the second (rows in flight stay ``submitting`` and are
+    resolved on resume by the usual rule). Call from the main thread."""
+    result: RunResult | None = None
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            seen = 0
+            async for _ in signals:
+                seen += 1
+                if on_signal is not None:
+                    on_signal(seen)
+                if seen == 1:
+                    runner.request_stop()
+                else:
+                    scope.cancel()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(watch, tasks.cancel_scope)
+        result = await runner.run()
+        tasks.cancel_scope.cancel()
+    if result is None:
+        counts = runner.ledger.counts(runner.run_id)
+        runner.ledger.set_note(runner.run_id, "interrupted; rows in flight are checked on resume")
+        return RunResult(RunEnd.STOPPED, "interrupted with sends in flight", counts)
+    return result

@@ -1,0 +1,113 @@
+"""``--message-template``: a gift note with ``{first_name}``-style placeholders per row.
+
+Only plain names are allowed. ``str.format`` would also run attribute and index lookups and
+format specs (``{x.__class__}``, ``{x:>999999999}``), so the template is parsed with
+:class:`string.Formatter` for its syntax but filled by simple concatenation: no code runs and
+the result is never much longer than the template plus the values it takes.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import string
+from collections.abc import Iterable, Mapping
+
+from sendoso.batch._sources import FIELDS, SourceRow
+from sendoso.errors import SendosoError
+
+__all__ = ["MessageTemplate", "TemplateError", "template_values"]
+
+_OPTION = "--message-template"
+# A name, but not all digits: "{0}" is positional in str.format and means nothing here.
+_NAME = re.compile(r"(?!\d+\Z)\w+\Z")
+_FIELD_PLACEHOLDERS = tuple(f.replace(".", "_") for f in FIELDS)
+
+
+class TemplateError(SendosoError):
+    """The message template cannot be used; nothing was sent."""
+
+
+def _spelled(name: str, spec: str | None, conversion: str | None) -> str:
+    conv = f"!{conversion}" if conversion else ""
+    return "{" + name + conv + (f":{spec}" if spec else "") + "}"
+
+
+class MessageTemplate:
+    """A parsed template. ``{{`` and ``}}`` are literal braces."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        try:
+            parsed = list(string.Formatter().parse(text))
+        except ValueError as exc:
+            raise TemplateError(
+                f"{_OPTION} is not valid ({exc}); write {{{{ and }}}} for literal braces"
+            ) from None
+        self._parts: list[tuple[str, str | None]] = []
+        for literal, name, spec, conversion in parsed:
+            if name is None:
+                self._parts.append((literal, None))
+                continue
+            written = _spelled(name, spec, conversion)
+            if not name or name.isdecimal():
+                raise TemplateError(
+                    f"{written} in {_OPTION} has no name; use a named placeholder such as "
+                    "{first_name}"
+                )
+            if conversion is not None or spec:
+                raise TemplateError(
+                    f"{written} in {_OPTION}: conversions and format specs are not "
+                    f"supported; write {{{name.split('.')[0].split('[')[0]}}}"
+                )
+            if not _NAME.match(name):
+                raise TemplateError(
+                    f"{written} in {_OPTION} is not a plain name; placeholders are letters, "
+                    "digits and _ only, e.g. {first_name} (no attributes, indexes or spaces)"
+                )
+            self._parts.append((literal, name))
+        self.placeholders = frozenset(n for _, n in self._parts if n is not None)
+
+    def check(self, available: Iterable[str]) -> None:
+        """Raise :class:`TemplateError` if a placeholder is not among ``available``."""
+        names = set(available)
+        unknown = sorted(self.placeholders - names)
+        if not unknown:
+            return
+        # The send fields first, in their usual order, then the file's own columns.
+        ordered = [n for n in _FIELD_PLACEHOLDERS if n in names]
+        ordered += sorted(names.difference(ordered))
+        listed = ", ".join("{" + n + "}" for n in unknown)
+        plural = "s" if len(unknown) > 1 else ""
+        close = difflib.get_close_matches(unknown[0], ordered, n=1)
+        hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+        raise TemplateError(
+            f"unknown placeholder{plural} {listed} in {_OPTION}{hint}; "
+            f"use one of: {', '.join(ordered) or '(none)'}"
+        )
+
+    def render(self, values: Mapping[str, str]) -> str:
+        """The text with each placeholder replaced by its value; a missing one by ``""``."""
+        out: list[str] = []
+        for literal, name in self._parts:
+            out.append(literal)
+            if name is not None:
+                value = values.get(name)
+                if isinstance(value, str):
+                    out.append(value)
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"MessageTemplate({self.text!r})"
+
+
+def template_values(row: SourceRow) -> dict[str, str]:
+    """A row's placeholder values: its columns, then its send fields (``address_city``).
+
+    A send field's name always means that field, even when it is empty and some unmapped
+    column has the same name, so that ``{email}`` is the address the gift goes to.
+    """
+    values = dict(row.columns)
+    for field, name in zip(FIELDS, _FIELD_PLACEHOLDERS, strict=True):
+        values[name] = row.fields.get(field, "")
+    return values

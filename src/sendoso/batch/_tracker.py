@@ -1,0 +1,94 @@
+"""Status tracking: a 2xx on create does not mean the gift arrives (stock, funds, a bad
+address show up later as statuses), so a run's sends are followed until they are final.
+
+Only sends whose last known status is not terminal are asked about, paced by the client like
+any other call, and each answer is stored as it comes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import anyio
+import anyio.to_thread
+from anyio.streams.memory import MemoryObjectReceiveStream
+
+from sendoso import AsyncSendoso
+from sendoso.batch._ledger import Ledger, LedgerRow
+from sendoso.batch._states import RowState
+from sendoso.errors import NotFoundError, SendosoError
+from sendoso.models import TERMINAL_STATUSES
+
+__all__ = ["RefreshResult", "refresh_statuses"]
+
+_TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
+
+
+@dataclass
+class RefreshResult:
+    asked: int = 0
+    changed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+async def refresh_statuses(
+    ledger: Ledger,
+    client: AsyncSendoso,
+    run_id: str,
+    *,
+    concurrency: int = 8,
+    on_progress: Callable[[RefreshResult], None] | None = None,
+) -> RefreshResult:
+    """Ask the API for every submitted, not yet final send of the run; store the answers."""
+    ledger.require_run(run_id)
+    result = RefreshResult()
+    limiter = anyio.CapacityLimiter(1 if ledger.dialect == "sqlite" else 4)
+    send_rows, receive_rows = anyio.create_memory_object_stream[LedgerRow](concurrency * 2)
+
+    async def feed() -> None:
+        # Streams the ledger a page at a time, so a run of a million rows is never in memory.
+        async with send_rows:
+            pages = ledger.rows(run_id, states=[RowState.SUBMITTED])
+            while True:
+                row = await anyio.to_thread.run_sync(partial(next, pages, None), limiter=limiter)
+                if row is None:
+                    return
+                if row.send_id and row.status not in _TERMINAL:
+                    await send_rows.send(row)
+
+    async def ask(rows: MemoryObjectReceiveStream[LedgerRow]) -> None:
+        async with rows:
+            async for row in rows:
+                assert row.send_id is not None
+                result.asked += 1
+                try:
+                    send = await client.sends.retrieve(row.send_id)
+                except NotFoundError:
+                    result.errors.append(f"row {row.number}: send {row.send_id} was not found")
+                    continue
+                except SendosoError as exc:
+                    result.errors.append(f"row {row.number}: {exc}")
+                    continue
+                if send.status != row.status:
+                    result.changed += 1
+                    await anyio.to_thread.run_sync(
+                        partial(
+                            ledger.record_status,
+                            run_id,
+                            row.number,
+                            send.status,
+                            error=send.status_reason,
+                        ),
+                        limiter=limiter,
+                    )
+                if on_progress is not None:
+                    on_progress(result)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(feed)
+        with receive_rows:
+            for _ in range(concurrency):
+                tasks.start_soon(ask, receive_rows.clone())
+    return result

@@ -1,0 +1,240 @@
+"""The batch runner against the real sandbox: exactly once, under faults, and its run-wide
+recovery (a gift that is gone, a failing API, refused credentials)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from sendoso import AsyncSendoso
+from sendoso.batch import (
+    BatchRunner,
+    BatchSpec,
+    Ledger,
+    RowState,
+    RunEnd,
+    RunResult,
+    prepare_run,
+)
+from sendoso.errors import AuthenticationError
+from sendoso.models import Gift
+
+from ._files import EGIFT, recipients_csv
+
+pytestmark = pytest.mark.anyio
+
+
+def _plan(
+    ledger: Ledger, sandbox: Any, path: Path, run_id: str, catalog: list[Gift] | None = None
+) -> None:
+    if catalog is None:
+        with sandbox.client() as client:
+            catalog = client.gifts.list()
+    prepare_run(ledger, BatchSpec(path=str(path), run_id=run_id), catalog, base_url=sandbox.url)
+
+
+async def _run(ledger: Ledger, client: AsyncSendoso, run_id: str, **options: Any) -> RunResult:
+    async with client:
+        return await BatchRunner(ledger, client, run_id, **options).run()
+
+
+def _keys_on_server(sandbox: Any) -> Counter[str]:
+    return Counter(send["idempotency_key"] for send in sandbox.sends())
+
+
+def _row_keys(ledger: Ledger, run_id: str, state: RowState | None = None) -> set[str]:
+    states = [state] if state else None
+    return {row.send_key for row in ledger.rows(run_id, states=states) if row.send_key}
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Any:
+    with Ledger(f"sqlite:///{tmp_path}/ledger.db") as opened:
+        yield opened
+
+
+async def test_every_valid_row_is_sent_once_and_invalid_rows_never(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """60 rows, 6 invalid: 54 sends on the server, each with its row's key."""
+    path, invalid = recipients_csv(tmp_path / "r.csv", 60, invalid_every=10)
+    _plan(ledger, sandbox, path, "plain")
+
+    result = await _run(ledger, sandbox.async_client(), "plain", concurrency=4)
+
+    assert result.end is RunEnd.FINISHED
+    assert result.counts == {RowState.SUBMITTED: 54, RowState.SKIPPED: 6}
+    on_server = _keys_on_server(sandbox)
+    assert set(on_server) == _row_keys(ledger, "plain", RowState.SUBMITTED)
+    assert set(on_server.values()) == {1}
+    skipped = {row.number for row in ledger.rows("plain", states=[RowState.SKIPPED])}
+    assert skipped == invalid
+
+
+async def test_faults_with_a_deduplicating_server_still_send_each_row_once(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """5xx, replies cut after the commit, 429s and a token that expires every second."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 120)
+    _plan(ledger, sandbox, path, "faulty")
+    sandbox.faults(error_rate=0.15, drop_rate=0.1, rate_limit=300, token_ttl=1, seed=7)
+
+    result = await _run(ledger, sandbox.async_client(), "faulty", concurrency=8)
+
+    assert result.end is RunEnd.FINISHED, result.message
+    assert result.counts == {RowState.SUBMITTED: 120}
+    on_server = _keys_on_server(sandbox)
+    assert len(on_server) == 120
+    assert set(on_server.values()) == {1}
+    faults = sandbox.stats()["faults"]
+    assert faults["errors"] > 0
+    assert faults["drops"] > 0
+
+
+async def test_without_deduplication_ambiguous_rows_become_unknown_and_are_never_resent(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """An untrusted server: a 5xx or a cut reply marks the row unknown; resuming sends
+    only the rows that were never attempted."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 80)
+    _plan(ledger, sandbox, path, "untrusted")
+    sandbox.faults(error_rate=0.1, drop_rate=0.1, seed=3)
+
+    first = await _run(
+        ledger,
+        sandbox.async_client(trust_idempotency=False),
+        "untrusted",
+        concurrency=4,
+        max_failures_in_a_row=1000,
+    )
+    assert first.end is RunEnd.FINISHED
+    unknown = first.counts.get(RowState.UNKNOWN, 0)
+    assert unknown > 0
+    assert first.counts[RowState.SUBMITTED] + unknown == 80
+    on_server = _keys_on_server(sandbox)
+    assert set(on_server.values()) == {1}
+    # A dropped reply was created on the server; a 5xx was not: unknown covers both.
+    assert _row_keys(ledger, "untrusted", RowState.SUBMITTED) <= set(on_server)
+
+    sandbox.faults(error_rate=0, drop_rate=0)
+    before = sandbox.stats()["requests"]["POST /api/v3/sends"]
+    again = await _run(ledger, sandbox.async_client(trust_idempotency=False), "untrusted")
+    assert again.counts == first.counts
+    assert sandbox.stats()["requests"]["POST /api/v3/sends"] == before
+
+
+async def test_rows_left_submitting_by_a_crash_are_retried_only_when_deduplicated(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """A row whose POST may have gone out (state submitting, owner gone): the same key is
+    sent again to a deduplicating server, and never to one that is not."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 4, gift=EGIFT)
+    for run_id in ("crash-trusted", "crash-untrusted"):
+        _plan(ledger, sandbox, path, run_id)
+        claimed = ledger.claim(run_id, "host:1:dead", lease_seconds=0.0, limit=2)
+        for row in claimed:
+            assert ledger.move(run_id, row.number, RowState.SUBMITTING, owner="host:1:dead")
+
+    trusted = await _run(ledger, sandbox.async_client(), "crash-trusted")
+    assert trusted.counts == {RowState.SUBMITTED: 4}
+
+    untrusted = await _run(ledger, sandbox.async_client(trust_idempotency=False), "crash-untrusted")
+    assert untrusted.counts == {RowState.SUBMITTED: 2, RowState.UNKNOWN: 2}
+    unknown = list(ledger.rows("crash-untrusted", states=[RowState.UNKNOWN]))
+    assert all("batch settle crash-untrusted" in (row.error or "") for row in unknown)
+    assert not {row.send_key for row in unknown} & set(_keys_on_server(sandbox))
+
+
+async def test_a_gift_that_left_the_catalog_costs_one_request_not_one_per_row(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """The API answers 404 for a gift the plan saw: the catalog is read again once, and
+    the other rows for that gift are skipped without a request each."""
+    with sandbox.client() as client:
+        catalog = client.gifts.list()
+    gone = Gift(id="gft_retired", name="Retired mug", category="egift", price=Decimal("20"))
+    path, _ = recipients_csv(tmp_path / "r.csv", 30, gift="gft_retired")
+    _plan(ledger, sandbox, path, "gone", [*catalog, gone])
+    reads_before = sandbox.stats()["requests"]["GET /api/v3/gifts"]
+
+    result = await _run(ledger, sandbox.async_client(), "gone", concurrency=1)
+
+    assert result.end is RunEnd.FINISHED
+    assert result.counts == {RowState.REJECTED: 1, RowState.SKIPPED: 29}
+    stats = sandbox.stats()["requests"]
+    assert stats["POST /api/v3/sends"] == 1
+    assert stats["GET /api/v3/gifts"] - reads_before == 2  # at start, and once after the 404
+    skipped = next(iter(ledger.rows("gone", states=[RowState.SKIPPED])))
+    assert skipped.skip_kind == "gift_gone"
+
+
+async def test_a_failing_api_pauses_the_run_and_a_resume_finishes_it(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Every send fails with a 5xx: the run pauses after a streak instead of burning
+    through the file; once the API recovers, a resume sends each row once."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 40, gift=EGIFT)
+    _plan(ledger, sandbox, path, "failing")
+    sandbox.faults(error_rate=1.0)
+
+    paused = await _run(
+        ledger,
+        sandbox.async_client(max_retries=1),
+        "failing",
+        concurrency=2,
+        max_failures_in_a_row=5,
+    )
+    assert paused.end is RunEnd.FAILING
+    assert "in a row" in paused.message
+    assert paused.counts.get(RowState.PLANNED, 0) + paused.counts.get(RowState.SUBMITTING, 0) == 40
+    run = ledger.require_run("failing")
+    assert run.note
+    assert run.finished_at is None
+
+    sandbox.faults(error_rate=0)
+    done = await _run(ledger, sandbox.async_client(), "failing")
+    assert done.end is RunEnd.FINISHED
+    assert done.counts == {RowState.SUBMITTED: 40}
+    assert set(_keys_on_server(sandbox).values()) == {1}
+
+
+async def test_refused_credentials_touch_no_row(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """A wrong secret fails before any row is claimed, so the run resumes intact."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 5, gift=EGIFT)
+    _plan(ledger, sandbox, path, "auth")
+    client = AsyncSendoso(base_url=sandbox.url, client_id=sandbox.client_id, client_secret="no")
+    with pytest.raises(AuthenticationError):
+        await _run(ledger, client, "auth")
+    assert ledger.counts("auth") == {RowState.PLANNED: 5}
+    assert sandbox.sends() == []
+
+
+async def test_two_runners_on_one_ledger_split_the_rows(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Two runners (two owners) working on one run at once send each row exactly once."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 100)
+    _plan(ledger, sandbox, path, "pair")
+    sandbox.faults(latency_ms=2)
+    results: list[RunResult] = []
+
+    async def one() -> None:
+        results.append(await _run(ledger, sandbox.async_client(), "pair", concurrency=4))
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(one)
+        tasks.start_soon(one)
+
+    assert all(r.end is RunEnd.FINISHED for r in results)
+    assert sum(r.sent_now for r in results) == 100
+    assert all(r.sent_now > 0 for r in results)
+    on_server = _keys_on_server(sandbox)
+    assert len(on_server) == 100
+    assert set(on_server.values()) == {1}
