@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: setup
-	$(BIN)/sendoso demo
+	$(BIN)/sendoso demo --recipients examples/recipients.csv
 
 lint: setup
 	$(BIN)/ruff format --check src tests

@@ -135,3 +135,41 @@ def test_two_workers_on_postgresql_one_killed_send_each_row_once(
     with Ledger(postgres_url) as ledger:
         assert ledger.counts("team") == {RowState.SUBMITTED: 196, RowState.SKIPPED: 4}
         _assert_each_valid_row_sent_once(sandbox, ledger, "team")
+
+
+def test_ctrl_c_lets_the_sends_in_flight_finish_and_the_run_resumes(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """The first SIGINT stops claiming rows but records every send in flight: no row is
+    left `submitting`, and a resume sends the rest exactly once."""
+    path, _ = recipients_csv(tmp_path / "crm.csv", 120)
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    sandbox.faults(latency_ms=40)
+    command = ["batch", "run", str(path), "--run-id", "calm", "--yes", "--ledger", url]
+    process = _start(command, sandbox, tmp_path / "run.log")
+    deadline = time.monotonic() + 60
+    while len(sandbox.sends()) < 20:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=60) == 130
+    with Ledger(url) as ledger:
+        counts = ledger.counts("calm")
+        assert RowState.SUBMITTING not in counts
+        assert counts[RowState.SUBMITTED] == len(sandbox.sends()) < 120
+        note = ledger.require_run("calm").note
+        assert note is not None
+        assert "stopped" in note
+
+    sandbox.faults(latency_ms=0)
+    resumed = subprocess.run(
+        [str(SENDOSO), "batch", "resume", "calm", "--ledger", url],
+        env=_env(sandbox),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    with Ledger(url) as ledger:
+        assert ledger.counts("calm") == {RowState.SUBMITTED: 120}
+        _assert_each_valid_row_sent_once(sandbox, ledger, "calm")

@@ -238,3 +238,40 @@ async def test_two_runners_on_one_ledger_split_the_rows(
     on_server = _keys_on_server(sandbox)
     assert len(on_server) == 100
     assert set(on_server.values()) == {1}
+
+
+async def test_a_secret_rotated_mid_run_stops_the_run_instead_of_failing_every_row(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Tokens revoked and the old secret refused: after one refresh attempt the run stops
+    (resumable) with the unsent rows still planned; with the new secret it finishes."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 60, gift=EGIFT)
+    _plan(ledger, sandbox, path, "rotated")
+    rotated = False
+
+    def rotate_after_ten() -> None:
+        nonlocal rotated
+        if not rotated and sum(runner.moves.values()) >= 10:
+            rotated = True
+            sandbox.rotate_secret("new-secret")
+
+    async with sandbox.async_client() as client:
+        runner = BatchRunner(ledger, client, "rotated", concurrency=2, on_progress=rotate_after_ten)
+        stopped = await runner.run()
+
+    assert stopped.end is RunEnd.AUTH
+    assert "credentials" in stopped.message
+    counts = stopped.counts
+    assert counts[RowState.PLANNED] > 30
+    assert counts.get(RowState.REJECTED, 0) == counts.get(RowState.UNKNOWN, 0) == 0
+    posts_refused = sandbox.stats()["responses_by_status"].get("401", 0)
+    assert posts_refused < 10  # one refusal per worker and token request, not one per row
+    # Nothing stays leased: the next runner (even in this same process) starts at once.
+    assert all(row.lease_owner is None for row in ledger.rows("rotated"))
+
+    fresh = AsyncSendoso(
+        base_url=sandbox.url, client_id=sandbox.client_id, client_secret="new-secret"
+    )
+    done = await _run(ledger, fresh, "rotated")
+    assert done.counts == {RowState.SUBMITTED: 60}
+    assert set(_keys_on_server(sandbox).values()) == {1}

@@ -393,6 +393,9 @@ class Ledger:
             raise LedgerError(
                 f"cannot open the ledger {self.display_url}: {exc.orig or exc}"
             ) from None
+        except BaseException:
+            self._engine.dispose()
+            raise
 
     @staticmethod
     def _make_engine(url: sa.URL, busy_timeout: float) -> Engine:
@@ -469,13 +472,13 @@ class Ledger:
         concurrently by another worker).
         """
         now = _now()
-        try:
-            with self._engine.begin() as conn:
-                exists = conn.execute(
-                    sa.select(_runs.c.run_id).where(_runs.c.run_id == run.run_id)
-                ).first()
-                if exists:
-                    raise RunExistsError(run.run_id)
+        with self._engine.begin() as conn:
+            exists = conn.execute(
+                sa.select(_runs.c.run_id).where(_runs.c.run_id == run.run_id)
+            ).first()
+            if exists:
+                raise RunExistsError(run.run_id)
+            try:
                 conn.execute(
                     _runs.insert().values(
                         run_id=run.run_id,
@@ -489,15 +492,17 @@ class Ledger:
                         rows_total=0,
                     )
                 )
-                writer = PlanWriter(conn, run.run_id)
-                yield writer
-                conn.execute(
-                    _runs.update()
-                    .where(_runs.c.run_id == run.run_id)
-                    .values(rows_total=writer.rows_written)
-                )
-        except IntegrityError:
-            raise RunExistsError(run.run_id) from None
+            except IntegrityError:
+                # Created by another worker between our check and our insert (PostgreSQL
+                # lets both check; the second insert waits, then collides).
+                raise RunExistsError(run.run_id) from None
+            writer = PlanWriter(conn, run.run_id)
+            yield writer
+            conn.execute(
+                _runs.update()
+                .where(_runs.c.run_id == run.run_id)
+                .values(rows_total=writer.rows_written)
+            )
 
     def run(self, run_id: str) -> RunInfo | None:
         with self._engine.connect() as conn:
@@ -751,6 +756,16 @@ class Ledger:
                 )
                 .values(lease_owner=None, lease_expires=None)
             )
+
+    def release_owner(self, run_id: str, owner: str) -> int:
+        """Give back every row ``owner`` still holds, whatever their state."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                _rows.update()
+                .where(_rows.c.run_id == run_id, _rows.c.lease_owner == owner)
+                .values(lease_owner=None, lease_expires=None)
+            )
+            return result.rowcount
 
     def skip_planned_for_gift(self, run_id: str, gift_id: str, reason: str) -> int:
         """Skip every not-yet-attempted row for a gift that has left the catalog."""

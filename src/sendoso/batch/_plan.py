@@ -13,8 +13,10 @@ once and whatever order the workers take them in.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +37,10 @@ from sendoso.resources._sends import check_against, request_from_fields
 __all__ = ["Budget", "PlanOptions", "PlanSummary", "plan_rows", "send_key_for"]
 
 _CHUNK = 500
+#: "5000", "$5,000.00", "4000 GBP", "GBP 4000", "gbp4000".
+_AMOUNT = re.compile(
+    r"\s*(?P<before>[A-Za-z]{3})?\s*\$?(?P<amount>-?[0-9][0-9,]*(\.[0-9]+)?)\s*(?P<after>[A-Za-z]{3})?\s*"
+)
 _ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country")
 
 
@@ -60,13 +66,13 @@ class Budget:
     def parse(cls, values: Iterable[str]) -> Budget:
         caps: dict[str, Decimal] = {}
         for value in values:
-            amount, _, currency = value.strip().partition(" ")
-            if not currency and amount[:3].isalpha():
-                currency, amount = amount[:3], amount[3:]
-            currency = (currency or "USD").strip().upper()
-            try:
-                cap = Decimal(amount.replace(",", "").lstrip("$"))
-            except InvalidOperation:
+            match = _AMOUNT.fullmatch(value)
+            cap = None
+            if match and not (match["before"] and match["after"]):
+                currency = (match["before"] or match["after"] or "USD").upper()
+                with contextlib.suppress(InvalidOperation):
+                    cap = Decimal(match["amount"].replace(",", ""))
+            if cap is None:
                 raise ValidationError(
                     [
                         FieldProblem(
@@ -75,7 +81,7 @@ class Budget:
                             f"--max-spend {value!r} is not an amount; e.g. 5000 or '4000 GBP'",
                         )
                     ]
-                ) from None
+                )
             if not cap.is_finite() or cap < 0:
                 raise ValidationError(
                     [FieldProblem("max_spend", "invalid", "--max-spend must be 0 or more")]

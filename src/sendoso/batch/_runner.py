@@ -127,12 +127,18 @@ class BatchRunner:
         catalog = await self.client.gifts.list()
         self._catalog_ids = {gift.id for gift in catalog}
         await self._db(self.ledger.release_dead_leases, self.run_id)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(self._heartbeat)
-            async with anyio.create_task_group() as workers:
-                for _ in range(self.concurrency):
-                    workers.start_soon(self._worker)
-            tasks.cancel_scope.cancel()
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self._heartbeat)
+                async with anyio.create_task_group() as workers:
+                    for _ in range(self.concurrency):
+                        workers.start_soon(self._worker)
+                tasks.cancel_scope.cancel()
+        finally:
+            # Whatever this runner still holds (cancelled mid-row) is free for the next one
+            # at once; its state alone says what happens to it.
+            with anyio.CancelScope(shield=True):
+                await self._db(self.ledger.release_owner, self.run_id, self.owner)
         counts = await self._db(self.ledger.counts, self.run_id)
         if self._end is None:
             self._end = RunEnd.FINISHED
@@ -245,9 +251,13 @@ class BatchRunner:
         elif outcome is Outcome.RETRY:
             await self._db(self.ledger.release, self.run_id, row.number, self.owner)
         elif outcome is Outcome.NOT_SENT:
-            await self._move(row, RowState.PLANNED, owner=self.owner, error=verdict.error)
+            await self._move(
+                row, RowState.PLANNED, owner=self.owner, error=verdict.error, release=True
+            )
         elif outcome is Outcome.STOP:
-            await self._move(row, RowState.PLANNED, owner=self.owner, error=verdict.error)
+            await self._move(
+                row, RowState.PLANNED, owner=self.owner, error=verdict.error, release=True
+            )
             self._halt(
                 RunEnd.AUTH,
                 f"the API refused the credentials even after a token refresh ({verdict.error})",

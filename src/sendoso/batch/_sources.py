@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from sendoso.errors import FieldProblem, SendosoError
+from sendoso.errors import FieldProblem, InputError
 
 __all__ = [
     "FIELDS",
@@ -174,7 +174,7 @@ _FIELD_NAMES = {_key(f): f for f in FIELDS} | {
 }
 
 
-class SourceError(SendosoError):
+class SourceError(InputError):
     """The input file cannot be used as a whole; nothing from it should be sent."""
 
     def __init__(self, message: str, *, row: int | None = None) -> None:

@@ -133,6 +133,6 @@ def outcome_of(exc: BaseException, *, trusted: bool) -> Verdict:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, APIStatusError):
-        return f"HTTP {exc.status_code}: {exc}"
-    return str(exc) or type(exc).__name__
+    # One line: the text goes into the ledger, a report cell and a progress message.
+    text = f"HTTP {exc.status_code}: {exc.message}" if isinstance(exc, APIStatusError) else str(exc)
+    return " ".join(text.split()) or type(exc).__name__

@@ -14,7 +14,7 @@ import string
 from collections.abc import Iterable, Mapping
 
 from sendoso.batch._sources import FIELDS, SourceRow
-from sendoso.errors import SendosoError
+from sendoso.errors import InputError
 
 __all__ = ["MessageTemplate", "TemplateError", "template_values"]
 
@@ -24,7 +24,7 @@ _NAME = re.compile(r"(?!\d+\Z)\w+\Z")
 _FIELD_PLACEHOLDERS = tuple(f.replace(".", "_") for f in FIELDS)
 
 
-class TemplateError(SendosoError):
+class TemplateError(InputError):
     """The message template cannot be used; nothing was sent."""
 
 

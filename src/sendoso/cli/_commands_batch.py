@@ -6,6 +6,8 @@ machine, recovery) is a library call; this module parses flags and renders resul
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -23,12 +25,21 @@ from sendoso.cli._output import (
     text,
     usage_error,
 )
-from sendoso.cli._state import State, state_of
+from sendoso.cli._state import state_of
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from sendoso.batch import Ledger, LedgerRow, PlanSummary, RowState, RunInfo, RunResult
+    from sendoso import AsyncSendoso
+    from sendoso.batch import (
+        Ledger,
+        LedgerRow,
+        PlanSummary,
+        RefreshResult,
+        RowState,
+        RunInfo,
+        RunResult,
+    )
 
 __all__ = ["batch_app"]
 
@@ -250,7 +261,15 @@ def run(
                     _confirm(prepared.summary, the_run.run_id, json_output=json_output)
             elif not json_output:
                 console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
-            _execute(ledger, cli_state, the_run, concurrency, rate, lease_seconds, json_output)
+            code = _execute(
+                ledger,
+                partial(cli_state.async_client, rate_limit=rate),
+                the_run,
+                concurrency,
+                lease_seconds,
+                json_output,
+            )
+    raise typer.Exit(code)
 
 
 def _format(value: str) -> Literal["auto", "csv", "jsonl"]:
@@ -280,18 +299,27 @@ def resume(
         the_run = ledger.require_run(run_id)
         if not json_output:
             console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
-        _execute(ledger, cli_state, the_run, concurrency, rate, lease_seconds, json_output)
+        code = _execute(
+            ledger,
+            partial(cli_state.async_client, rate_limit=rate),
+            the_run,
+            concurrency,
+            lease_seconds,
+            json_output,
+        )
+    raise typer.Exit(code)
 
 
 def _execute(
     ledger: Ledger,
-    cli_state: State,
+    make_client: Callable[[], AsyncSendoso],
     the_run: RunInfo,
     concurrency: int,
-    rate: float | None,
     lease_seconds: float,
     json_output: bool,
-) -> None:
+) -> int:
+    """Send the run's open rows with a progress bar, show the outcome; returns the exit
+    code."""
     import time
 
     import anyio
@@ -305,7 +333,7 @@ def _execute(
     started = time.monotonic()
 
     async def main() -> RunResult:
-        async with cli_state.async_client(rate_limit=rate) as client:
+        async with make_client() as client:
             check_host(the_run, client.base_url)
 
             def update() -> None:
@@ -331,7 +359,7 @@ def _execute(
         result = anyio.run(main)
     invalid = ledger.skip_counts(the_run.run_id).get("invalid", 0)
     _show_result(ledger, the_run.run_id, result, invalid, json_output)
-    raise typer.Exit(_run_exit_code(result, invalid))
+    return _run_exit_code(result, invalid)
 
 
 def _on_signal(progress: Any, json_output: bool) -> Any:
@@ -438,7 +466,10 @@ def _summary_json(summary: PlanSummary) -> dict[str, Any]:
 
 def _estimate_text(estimate: dict[str, list[Any]] | dict[str, tuple[Any, Any]]) -> str:
     return (
-        " + ".join(f"{low:.2f}\u2013{high:.2f} {cur}" for cur, (low, high) in estimate.items())
+        " + ".join(
+            f"{low:.2f} {cur}" if low == high else f"{low:.2f}\u2013{high:.2f} {cur}"
+            for cur, (low, high) in estimate.items()
+        )
         or "0"
     )
 
@@ -756,22 +787,13 @@ def status(
     """Refresh the status of the run's sends that are not final yet, and show the totals."""
     import time
 
-    import anyio
-
-    from sendoso.batch import check_host, refresh_statuses
-
     cli_state = state_of(ctx)
     with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
         the_run = ledger.require_run(run_id)
-
-        async def refresh() -> Any:
-            async with cli_state.async_client(rate_limit=rate) as client:
-                check_host(the_run, client.base_url)
-                return await refresh_statuses(ledger, client, run_id, concurrency=concurrency)
-
+        make_client = partial(cli_state.async_client, rate_limit=rate)
         try:
             while True:
-                result = anyio.run(refresh)
+                result = _refresh(ledger, the_run, make_client, concurrency)
                 _show_status(ledger, run_id, result, json_output)
                 if not watch or result.asked == 0:
                     break
@@ -780,7 +802,25 @@ def status(
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
 
 
-def _show_status(ledger: Ledger, run_id: str, result: Any, json_output: bool) -> None:
+def _refresh(
+    ledger: Ledger,
+    the_run: RunInfo,
+    make_client: Callable[[], AsyncSendoso],
+    concurrency: int,
+) -> RefreshResult:
+    import anyio
+
+    from sendoso.batch import check_host, refresh_statuses
+
+    async def main() -> RefreshResult:
+        async with make_client() as client:
+            check_host(the_run, client.base_url)
+            return await refresh_statuses(ledger, client, the_run.run_id, concurrency=concurrency)
+
+    return anyio.run(main)
+
+
+def _show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output: bool) -> None:
     from sendoso.batch import RowState
 
     statuses = ledger.status_counts(run_id)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
 
 from sendoso.cli._exit import guard
 from sendoso.cli._output import console, gifts_table, print_problems, text
@@ -43,11 +46,23 @@ class _Tracked:
     send: Send
 
 
-def demo() -> None:
+_TEMPLATE = "Hi {first_name}, thank you for a great year with {account_name}!"
+
+
+def demo(
+    recipients: Annotated[
+        Path | None,
+        typer.Option(
+            help="A CSV of recipients to send as a batch (e.g. examples/recipients.csv).",
+            metavar="FILE",
+        ),
+    ] = None,
+) -> None:
     """Tour the toolkit on a throwaway local sandbox.
 
-    Authenticates, browses the catalog, validates, sends and follows two gifts, all against
-    an in-process sandbox on loopback: no account, no network.
+    Authenticates, browses the catalog, validates, sends and follows two gifts, then (with
+    --recipients) runs a whole file as a batch through a throwaway ledger, all against an
+    in-process sandbox on loopback: no account, no network.
     """
 
     from sendoso import Sendoso
@@ -63,6 +78,9 @@ def demo() -> None:
                 SandboxControl(server.url) as control,
             ):
                 _story(out, client, control)
+                if recipients is not None:
+                    control.reset()
+                    _batch_story(out, client, control, recipients)
     out.rule("[green]Demo complete[/green]")
 
 
@@ -191,3 +209,31 @@ def _show_statuses(out: Console, client: Sendoso, tracked: list[_Tracked], label
         )
         parts.append(f"{text(item.gift.category)}: [bold]{text(item.send.status)}[/bold]")
     out.print(f"   {label:>15}  " + "   ".join(parts))
+
+
+def _batch_story(out: Console, client: Sendoso, control: SandboxControl, path: Path) -> None:
+    import tempfile
+    from functools import partial
+
+    from sendoso import AsyncSendoso
+    from sendoso.batch import BatchSpec, Ledger, prepare_run
+    from sendoso.cli._commands_batch import _execute, _refresh, _show_plan, _show_status
+
+    out.print(f"\n[bold]7. A batch[/bold] from {text(path)}, through a throwaway ledger")
+    spec = BatchSpec(path=str(path), run_id="demo", message_template=_TEMPLATE)
+    make_client = partial(
+        AsyncSendoso, base_url=client.base_url, client_id=_CLIENT_ID, client_secret=_SECRET
+    )
+    with (
+        tempfile.TemporaryDirectory() as scratch,
+        Ledger(f"sqlite:///{scratch}/ledger.db") as ledger,
+    ):
+        prepared = prepare_run(ledger, spec, client.gifts.list(), base_url=client.base_url)
+        assert prepared.summary is not None
+        _show_plan(prepared.summary, ledger, "demo", spec, False, dry=False)
+        _execute(ledger, make_client, prepared.run, 8, 60.0, False)
+        out.print("\n[bold]8. Track the batch[/bold] on the sandbox's virtual clock")
+        for seconds, label in _STEPS:
+            control.advance(seconds)
+            out.print(f"   {label}:")
+            _show_status(ledger, "demo", _refresh(ledger, prepared.run, make_client, 8), False)

@@ -228,9 +228,11 @@ class _Sandbox:
         self.stats = Stats()
         self.in_flight: set[str] = set()
         self.openapi = build_openapi()
+        self.client_secret = config.client_secret
 
     def reset(self) -> None:
         self.store.reset()
+        self.client_secret = self.config.client_secret
         self.clock = Clock()
         self.faults = Faults.from_config(self.config)
         self.bucket.set_rate(self.config.rate_limit)
@@ -393,7 +395,7 @@ class _Sandbox:
     def _client_ok(self, client_id: str, client_secret: str) -> bool:
         # Both compared in full, in constant time, so timing does not reveal which was wrong.
         id_ok = hmac.compare_digest(client_id.encode(), self.config.client_id.encode())
-        secret_ok = hmac.compare_digest(client_secret.encode(), self.config.client_secret.encode())
+        secret_ok = hmac.compare_digest(client_secret.encode(), self.client_secret.encode())
         return id_ok and secret_ok
 
     async def list_gifts(self, request: Request) -> Response:
@@ -672,6 +674,17 @@ class _Sandbox:
     async def get_faults(self, request: Request) -> Response:
         return JSONResponse(self.faults.snapshot())
 
+    async def rotate_credentials(self, request: Request) -> Response:
+        """Someone rotated the client secret: every token is revoked, the old secret refused."""
+        body = await self._control_body(request)
+        secret = body.get("client_secret")
+        if not isinstance(secret, str) or not secret:
+            problem = _problem("client_secret", "invalid", "client_secret must be a string")
+            return _error(request, 400, "invalid_request", problem.message, [problem])
+        self.client_secret = secret
+        self.store.revoke_tokens()
+        return JSONResponse({"rotated": True})
+
     async def set_faults(self, request: Request) -> Response:
         body = await self._control_body(request)
         problems: list[FieldProblem] = []
@@ -917,6 +930,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         ("/_sandbox/clock", sandbox.advance_clock, "POST", "advance_clock"),
         ("/_sandbox/sends", sandbox.list_sends, "GET", "sandbox_sends"),
         ("/_sandbox/stats", sandbox.get_stats, "GET", "stats"),
+        ("/_sandbox/credentials", sandbox.rotate_credentials, "POST", "rotate_credentials"),
         ("/_sandbox/reset", sandbox.reset_all, "POST", "reset"),
         ("/_sandbox/magic", sandbox.magic, "GET", "magic"),
     ]

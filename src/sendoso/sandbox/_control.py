@@ -39,6 +39,10 @@ class SandboxControl:
         result: dict[str, Any] = self._json(self._http.post("/_sandbox/clock", json=body))
         return result
 
+    def rotate_secret(self, client_secret: str) -> None:
+        """Replace the client secret and revoke every token (until :meth:`reset`)."""
+        self._json(self._http.post("/_sandbox/credentials", json={"client_secret": client_secret}))
+
     def sends(self) -> list[dict[str, Any]]:
         """Every send created, with its idempotency key and request body, oldest first."""
         sends: list[dict[str, Any]] = self._json(self._http.get("/_sandbox/sends"))["sends"]

@@ -115,6 +115,10 @@ class Store:
             (token_hash, client_id, issued_at, issued_at + ttl),
         )
 
+    def revoke_tokens(self) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM tokens")
+
     def token_expiry(self, token_hash: str) -> float | None:
         row = self._db.execute(
             "SELECT expires_at FROM tokens WHERE token_hash = ?", (token_hash,)
