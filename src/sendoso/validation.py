@@ -24,6 +24,7 @@ __all__ = [
     "MAX_MESSAGE_LENGTH",
     "MAX_METADATA_KEYS",
     "STATES_REQUIRED",
+    "check_country",
     "http_status_for",
     "normalize",
     "validate",
@@ -272,17 +273,24 @@ def _check_address(address: Address, add: _Add) -> None:
         )
 
 
+def check_country(gift: Gift, country: str | None) -> FieldProblem | None:
+    """The problem, if ``gift`` cannot be sent to someone in ``country``."""
+    if not country or gift.available_in(country):
+        return None
+    return FieldProblem(
+        "address.country",
+        NOT_ELIGIBLE,
+        f"{gift.name} is not available in {country.upper()} "
+        f"(ships to {', '.join(gift.ships_to or [])})",
+    )
+
+
 def _check_against_gift(request: SendRequest, gift: Gift, add: _Add) -> None:
     if gift.requires_address and request.address is None:
         add("address", MISSING, f"address is required for physical gifts ({gift.name})")
-    country = request.country
-    if country and not gift.available_in(country):
-        add(
-            "address.country",
-            NOT_ELIGIBLE,
-            f"{gift.name} is not available in {country.upper()} "
-            f"(ships to {', '.join(gift.ships_to or [])})",
-        )
+    country_problem = check_country(gift, request.country)
+    if country_problem is not None:
+        add(country_problem.field, country_problem.code, country_problem.message)
     if request.variant_id is not None:
         variant = gift.variant(request.variant_id)
         if variant is None:

@@ -156,7 +156,7 @@ def test_a_valid_row_is_planned_with_a_checked_request(tmp_path: Path, catalog: 
     assert row.request["gift_id"] == VISA_50
     assert row.request["email"] == "Ada@Example.COM"
     assert row.request["message"] == "Thank you!"
-    assert row.request["address"]["country"] == "US"
+    assert "address" not in row.request  # an eGift's address is only used for its country
     assert row.send_key == send_key_for("run-1", 2, f"ada@example.com|{VISA_50}")
     assert summary.rows == 1
     assert summary.planned == 1
@@ -846,3 +846,40 @@ def test_summary_matches_the_ledger(tmp_path: Path, catalog: list[Gift]) -> None
         low,
         sum((high(r) for r in rows.values() if r.state is S.PLANNED), Decimal(0)),
     ]
+
+
+def test_an_egift_needs_only_the_country_of_an_incomplete_address(
+    tmp_path: Path, catalog: list[Gift]
+) -> None:
+    """An export's partial address does not sink an eGift, but its country still decides
+    whether the gift can go there (a US-only card to a GB recipient is refused)."""
+    path = write_csv(
+        tmp_path / "in.csv",
+        [
+            person(1, **{"address.postal_code": "", "address.line1": ""}),
+            person(2, **{**NO_ADDRESS, "address.country": "United Kingdom"}),
+            person(3, gift_id=AMAZON_UK_25, **{**NO_ADDRESS, "address.country": "GB"}),
+        ],
+    )
+    _, rows = plan(path, catalog)
+    assert rows[2].state is S.PLANNED
+    assert rows[2].request is not None
+    assert "address" not in rows[2].request
+    assert rows[3].state is S.SKIPPED
+    assert rows[3].error is not None
+    assert "not available in GB" in rows[3].error
+    assert "(row 3)" in rows[3].error
+    assert rows[4].state is S.PLANNED
+
+
+def test_a_multi_line_street_cell_becomes_line1_and_line2(
+    tmp_path: Path, catalog: list[Gift]
+) -> None:
+    """Salesforce puts every street line in one "Mailing Street" cell."""
+    street = {"address.line1": "1 Main St\nSuite 200\nFloor 3"}
+    path = write_csv(tmp_path / "in.csv", [person(1, gift_id=COFFEE, **street)])
+    _, rows = plan(path, catalog)
+    assert rows[2].state is S.PLANNED, rows[2].error
+    assert rows[2].request is not None
+    address = rows[2].request["address"]
+    assert (address["line1"], address["line2"]) == ("1 Main St", "Suite 200, Floor 3")

@@ -96,3 +96,21 @@ def test_demo_needs_no_network_beyond_loopback(cli: Invoke, monkeypatch: Any) ->
     monkeypatch.setattr(socket.socket, "connect", loopback_only)
     assert cli(["demo"]).exit_code == 0
     assert seen  # it did talk to the in-process sandbox
+
+
+def test_demo_sends_the_example_file_as_a_batch_and_follows_it(
+    cli: Invoke, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """`make demo`: plan (invalid rows listed), send, then statuses as the clock moves."""
+    monkeypatch.setenv("COLUMNS", "400")  # table cells unwrapped, so phrases stay whole
+    examples = Path(__file__).resolve().parents[2] / "examples" / "recipients.csv"
+    result = cli(["demo", "--recipients", str(examples)])
+    assert result.exit_code == 0, result.stderr
+    out = " ".join(result.stdout.split())
+    assert "Rows │ 30" in out
+    assert "To send │ 24" in out
+    assert "address.postal_code is required for physical gifts (row 28)" in out
+    assert "Finished: 24 sent" in out
+    assert "delivered │ 24" in out  # after the 72 hours
+    # The demo's ledger is a throwaway: nothing lands in the user's data directory.
+    assert not list((tmp_path / "data").glob("**/ledger.db"))

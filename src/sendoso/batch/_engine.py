@@ -149,15 +149,19 @@ def check_host(run: RunInfo, base_url: str) -> None:
 def dry_run(
     spec: BatchSpec, catalog: Sequence[Gift], *, history: Ledger | None, base_url: str
 ) -> tuple[PlanSummary, Ledger, str]:
-    """Plan into an in-memory ledger (returned, for listing the skipped rows); nothing is
-    written to ``history``, which is only read for the cool-down."""
+    """Plan into a scratch ledger (returned, for listing the skipped rows; close it to
+    delete it); nothing is written to ``history``, which is only read for the cool-down."""
     run_id = _check_run_id(spec.run_id) if spec.run_id else new_run_id()
     source = spec.source()
     options = spec.options(run_id, source)
-    scratch = Ledger("sqlite://")
+    scratch = Ledger.scratch()
     info = RunInfo(run_id=run_id, base_url=base_url, options=options.as_options())
-    with scratch.new_run(info) as writer:
-        summary = plan_rows(source.rows(), catalog, options, writer, history=history)
+    try:
+        with scratch.new_run(info) as writer:
+            summary = plan_rows(source.rows(), catalog, options, writer, history=history)
+    except BaseException:
+        scratch.close()
+        raise
     return summary, scratch, run_id
 
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -372,6 +374,7 @@ class Ledger:
 
     def __init__(self, url: str | None = None, *, busy_timeout: float = 30.0) -> None:
         self.url = url or default_ledger_url()
+        self._scratch_dir: str | None = None
         try:
             parsed = sa.make_url(self.url)
         except sa.exc.ArgumentError:
@@ -396,6 +399,15 @@ class Ledger:
         except BaseException:
             self._engine.dispose()
             raise
+
+    @classmethod
+    def scratch(cls) -> Ledger:
+        """A throwaway ledger in a temporary file (not in memory, so that planning a huge
+        file for a dry run stays small), deleted by :meth:`close`."""
+        directory = tempfile.mkdtemp(prefix="sendoso-scratch-")
+        ledger = cls(f"sqlite:///{directory}/scratch.db")
+        ledger._scratch_dir = directory
+        return ledger
 
     @staticmethod
     def _make_engine(url: sa.URL, busy_timeout: float) -> Engine:
@@ -455,6 +467,9 @@ class Ledger:
 
     def close(self) -> None:
         self._engine.dispose()
+        if self._scratch_dir is not None:
+            shutil.rmtree(self._scratch_dir, ignore_errors=True)
+            self._scratch_dir = None
 
     def __enter__(self) -> Ledger:
         return self

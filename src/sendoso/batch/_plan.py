@@ -19,7 +19,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
@@ -33,6 +33,7 @@ from sendoso.batch._template import MessageTemplate, template_values
 from sendoso.errors import FieldProblem, ValidationError
 from sendoso.models import Gift
 from sendoso.resources._sends import check_against, request_from_fields
+from sendoso.validation import check_country
 
 __all__ = ["Budget", "PlanOptions", "PlanSummary", "plan_rows", "send_key_for"]
 
@@ -180,6 +181,11 @@ def _request_fields(row: SourceRow, options: PlanOptions) -> dict[str, Any]:
             fields[name] = value
     if "country" in address:
         address["country"] = _country_code(address["country"])
+    street = address.get("line1", "")
+    if "\n" in street and not address.get("line2"):
+        # Salesforce's "Mailing Street" holds every street line in one cell.
+        first, *rest = [line.strip() for line in street.splitlines() if line.strip()]
+        address["line1"], address["line2"] = first, ", ".join(rest)
     if address:
         fields["address"] = address
     if options.gift_id:
@@ -208,7 +214,9 @@ class _Checked:
     shipping_known: bool = True
 
 
-def _check(row: SourceRow, catalog: Sequence[Gift], options: PlanOptions) -> _Checked:
+def _check(
+    row: SourceRow, catalog: Sequence[Gift], gifts: Mapping[str, Gift], options: PlanOptions
+) -> _Checked:
     def skipped(problems: Sequence[FieldProblem], **extra: Any) -> _Checked:
         return _Checked(
             row,
@@ -227,7 +235,17 @@ def _check(row: SourceRow, catalog: Sequence[Gift], options: PlanOptions) -> _Ch
         request = request_from_fields(_request_fields(row, options))
     except ValidationError as exc:
         return skipped(exc.problems)
+    gift = gifts.get(request.gift_id or "")
+    problems: list[FieldProblem] = []
+    if gift is not None and not gift.requires_address and request.address is not None:
+        # An export's address columns mean nothing to an eGift or a donation, and may be
+        # incomplete; only the country still decides whether the gift can be sent.
+        country_problem = check_country(gift, _country_code(request.address.country or ""))
+        problems = [country_problem] if country_problem else []
+        request = request.model_copy(update={"address": None})
     check = check_against(request, catalog)
+    if problems:
+        check = replace(check, problems=[*check.problems, *problems], estimate=None)
     request = check.request
     recipient = request.email.lower() if request.email else None
     name = " ".join(p for p in (request.first_name, request.last_name) if p) or None
@@ -290,8 +308,9 @@ def plan_rows(
     since = None
     if options.cooldown_days:
         since = (now or datetime.now(UTC)) - timedelta(days=options.cooldown_days)
+    gifts = {gift.id: gift for gift in catalog}
     for chunk in _chunks(rows):
-        checked = [_check(row, catalog, options) for row in chunk]
+        checked = [_check(row, catalog, gifts, options) for row in chunk]
         keys = [c.planned.dedupe_key for c in checked if c.planned and c.planned.dedupe_key]
         first_row = writer.first_rows(keys)
         recent: set[str] = set()
