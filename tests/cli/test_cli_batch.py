@@ -253,6 +253,18 @@ def test_a_changed_file_under_the_same_run_id_is_refused(
     assert not any(s["email"] == "zed@example.com" for s in env.sends())
 
 
+def test_other_options_under_the_same_run_id_are_refused(batch: Batch, env: Any) -> None:
+    """A plan cannot change on resume: a new --max-spend for the same run id is refused
+    (naming the flag), not silently ignored, and nothing more is sent."""
+    assert run(batch, "--max-spend", "300").exit_code == ExitCode.USAGE
+    sent = len(env.sends())
+    result = run(batch, "--max-spend", "5000")
+    assert result.exit_code == ExitCode.USAGE
+    assert "--max-spend" in result.stderr
+    assert len(env.sends()) == sent
+    assert run(batch, "--max-spend", "300").exit_code == ExitCode.USAGE  # same plan: resumes
+
+
 # safety rules -------------------------------------------------------------------------
 
 

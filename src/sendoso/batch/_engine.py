@@ -7,6 +7,7 @@ run already there and checks that resuming it is what was meant (same file, same
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -105,14 +106,15 @@ def prepare_run(
     checking that it was planned from the same file for the same host."""
     run_id = _check_run_id(spec.run_id) if spec.run_id else new_run_id()
     source = spec.source()
+    options = spec.options(run_id, source)
+    recorded = _recorded_options(options, spec)
     existing = ledger.run(run_id)
     if existing is not None:
-        return Prepared(_check_resumable(existing, source, base_url), resumed=True)
-    options = spec.options(run_id, source)
+        return Prepared(_check_resumable(existing, source, base_url, recorded), resumed=True)
     info = RunInfo(
         run_id=run_id,
         base_url=base_url,
-        options=options.as_options() | {"mapping": dict(spec.mapping)},
+        options=recorded,
         input_path=str(spec.path),
         input_fingerprint=source.fingerprint(),
     )
@@ -122,19 +124,47 @@ def prepare_run(
     except RunExistsError:
         # Another worker planned it first, a moment ago: resume theirs.
         return Prepared(
-            _check_resumable(ledger.require_run(run_id), source, base_url), resumed=True
+            _check_resumable(ledger.require_run(run_id), source, base_url, recorded),
+            resumed=True,
         )
     return Prepared(ledger.require_run(run_id), resumed=False, summary=summary)
 
 
-def _check_resumable(run: RunInfo, source: Source, base_url: str) -> RunInfo:
+def _recorded_options(options: PlanOptions, spec: BatchSpec) -> dict[str, Any]:
+    recorded = options.as_options() | {"mapping": dict(spec.mapping)}
+    # As the ledger stores and returns them, so that a resume compares like with like.
+    loaded: dict[str, Any] = json.loads(json.dumps(recorded, sort_keys=True, default=str))
+    return loaded
+
+
+def _check_resumable(
+    run: RunInfo, source: Source, base_url: str, options: dict[str, Any]
+) -> RunInfo:
     check_host(run, base_url)
     if run.input_fingerprint and source.fingerprint() != run.input_fingerprint:
         raise LedgerError(
             f"run {run.run_id!r} was planned from a different version of this file; "
             "resume it with `sendoso batch resume` or start a new run with another --run-id"
         )
+    changed = sorted(k for k in options if run.options.get(k) != options[k])
+    if changed:
+        flags = ", ".join(_FLAG_NAMES.get(k, k) for k in changed)
+        raise LedgerError(
+            f"run {run.run_id!r} was planned with other options ({flags}); its plan cannot "
+            "change: resume it as it is (`sendoso batch resume`) or start a new --run-id"
+        )
     return run
+
+
+_FLAG_NAMES = {
+    "gift_id": "--gift-id",
+    "variant_id": "--variant-id",
+    "message_template": "--message-template",
+    "metadata": "--metadata",
+    "max_spend": "--max-spend",
+    "cooldown_days": "--cooldown",
+    "mapping": "--map",
+}
 
 
 def check_host(run: RunInfo, base_url: str) -> None:
