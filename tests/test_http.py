@@ -145,9 +145,18 @@ def test_millisecond_epoch_reset_is_understood() -> None:
 # --- the policy itself, driven step by step (it is a generator: no sockets, no sleeping) ---
 
 
-def drive(flow, answer, log: list[object] | None = None):  # type: ignore[no-untyped-def]
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def drive(flow, answer, log: list[object] | None = None, clock: FakeClock | None = None):  # type: ignore[no-untyped-def]
     """Runs a flow, answering each Transmit with ``answer(n, spec)``; every action it asked
-    for is appended to ``log``. Returns (result, log)."""
+    for is appended to ``log``; each Wait moves ``clock`` on (the pacer's, if it has one).
+    Returns (result, log)."""
     log = [] if log is None else log
     outcome: object = None
     transmits = 0
@@ -163,6 +172,8 @@ def drive(flow, answer, log: list[object] | None = None):  # type: ignore[no-unt
         elif isinstance(action, Authorize):
             outcome = FakeToken("tok")
         else:
+            if clock is not None:
+                clock.now += action.seconds
             outcome = None
 
 
@@ -171,11 +182,11 @@ class FakeToken:
         self.value = value
 
 
-def flow_for(call: Call, **policy: Any):  # type: ignore[no-untyped-def]
+def flow_for(call: Call, pacer: Pacer | None = None, **policy: Any):  # type: ignore[no-untyped-def]
     return call_flow(
         call,
         base_url="https://api.test",
-        pacer=Pacer(None),
+        pacer=Pacer(None) if pacer is None else pacer,
         policy=Policy(**policy),
         identity=ServerIdentity(),
     )
@@ -190,9 +201,11 @@ def answer_with(status: int, **headers: str):  # type: ignore[no-untyped-def]
 
 def test_retry_after_zero_is_neither_hammered_nor_retried_forever() -> None:
     log: list[object] = []
-    flow = flow_for(Call("GET", "/api/v3/gifts"), max_rate_limit_retries=5)
+    clock = FakeClock()
+    pacer = Pacer(None, clock=clock)
+    flow = flow_for(Call("GET", "/api/v3/gifts"), pacer, max_rate_limit_retries=5)
     with pytest.raises(RateLimitError):
-        drive(flow, answer_with(429, **{"Retry-After": "0"}), log)
+        drive(flow, answer_with(429, **{"Retry-After": "0"}), log, clock)
     transmits = [a for a in log if isinstance(a, Transmit)]
     waits = [a for a in log if isinstance(a, Wait)]
     assert len(transmits) == 6
@@ -262,3 +275,63 @@ def test_request_reprs_hide_secrets_and_addresses() -> None:
     assert "S3CRET" not in repr(call)
     assert "S3CRET" not in repr(spec)
     assert "T0KEN" not in repr(spec)
+
+
+# --- the policy and the shared schedule ----------------------------------------------------
+
+
+def test_a_slot_booked_before_a_pause_is_not_used_inside_it() -> None:
+    clock = FakeClock()
+    pacer = Pacer(2.0, clock=clock)
+    pacer.reserve()  # another caller has the slot now; ours is 0.5 s ahead
+    flow = flow_for(Call("GET", "/api/v3/gifts"), pacer)
+    assert isinstance(flow.send(None), Authorize)
+    assert flow.send(FakeToken("tok")) == Wait(0.5)
+
+    clock.now += 0.1
+    pacer.throttled(5.0)  # the other caller's 429, while this one sleeps
+    clock.now += 0.4
+    sent_at: list[float] = []
+
+    def answer(n: int, spec: Any) -> httpx.Response:
+        sent_at.append(clock.now)
+        return httpx.Response(200, json={}, request=httpx.Request(spec.method, spec.url))
+
+    response, log = drive(flow, answer, clock=clock)  # resumed after its 0.5 s
+
+    assert response.status_code == 200
+    assert sent_at == [pytest.approx(105.1)]  # when the pause ended, not at 100.5
+    assert log[0] == Wait(pytest.approx(4.6))
+
+
+def test_the_first_attempt_of_a_send_uses_the_slot_prebooked_under_its_key() -> None:
+    clock = FakeClock()
+    pacer = Pacer(10.0, clock=clock)
+    assert pacer.prebook("k1") == 0.0  # the runner's turn, waited for before "submitting"
+    call = Call("POST", "/api/v3/sends", kind="send", json={}, idempotency_key="k1")
+    sent_at: list[float] = []
+
+    def answer(n: int, spec: Any) -> httpx.Response:
+        sent_at.append(clock.now)
+        status = 503 if n == 0 else 201
+        return httpx.Response(status, json={}, request=httpx.Request(spec.method, spec.url))
+
+    flow = flow_for(call, pacer, trusts_idempotency=True, backoff_base=0.0)
+    response, _ = drive(flow, answer, clock=clock)
+
+    assert response.status_code == 201
+    # The first attempt went at once, in the prebooked slot; the retry booked the next one.
+    assert sent_at == [100.0, pytest.approx(100.1)]
+    assert pacer.reserve() == pytest.approx(0.1)  # and nothing else was booked
+
+
+def test_a_send_without_a_ticket_books_its_own_slot() -> None:
+    clock = FakeClock()
+    pacer = Pacer(10.0, clock=clock)
+    pacer.prebook("someone-else")
+    call = Call("POST", "/api/v3/sends", kind="send", json={}, idempotency_key="k2")
+
+    response, log = drive(flow_for(call, pacer), answer_with(201), clock=clock)
+
+    assert response.status_code == 201
+    assert Wait(pytest.approx(0.1)) in log

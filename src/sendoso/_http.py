@@ -173,13 +173,21 @@ def call_flow(
     throttled = 0
     stale_token: BearerToken | None = None
     refreshed = False
+    # The first attempt takes the slot prebooked under the idempotency key, if any (the batch
+    # runner waits for it before recording "submitting"); retries book their own.
+    ticket = call.idempotency_key
     while True:
         token: BearerToken | None = None
         if call.authenticated:
             token = yield Authorize(stale_token)
-        delay = pacer.reserve()
+        delay = pacer.reserve(ticket)
+        ticket = None
         if delay > 0:
             yield Wait(delay)
+            # Another caller's 429 may have paused everyone while this one waited for a slot
+            # booked before the pause: never transmit inside the pause.
+            while (delay := pacer.paused_for()) > 0:
+                yield Wait(delay)
         started = time.monotonic()
         outcome = yield Transmit(_request_spec(call, url, token))
         elapsed_ms = (time.monotonic() - started) * 1000

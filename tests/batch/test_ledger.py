@@ -690,7 +690,7 @@ def test_release_gives_a_row_back(ledger: Ledger) -> None:
 def test_release_dead_leases_frees_only_a_dead_local_owners_rows(ledger: Ledger) -> None:
     """Rows leased by a process on this host that has exited are freed at once; others wait."""
     planned_run(ledger, 8)
-    dead = f"{socket.gethostname()}:{dead_pid()}:x"
+    dead = f"{new_owner().partition(':')[0]}:{dead_pid()}:x"
     live = new_owner()
     elsewhere = "some-other-host.example:1:x"
     for owner, count in ((dead, 3), (live, 3), (elsewhere, 2)):
@@ -709,7 +709,7 @@ def test_release_dead_leases_frees_only_a_dead_local_owners_rows(ledger: Ledger)
 def test_release_dead_leases_ignores_finished_rows_and_expired_leases(ledger: Ledger) -> None:
     """Nothing to free when the dead owner's rows are done or already claimable."""
     planned_run(ledger, 2)
-    dead = f"{socket.gethostname()}:{dead_pid()}:x"
+    dead = f"{new_owner().partition(':')[0]}:{dead_pid()}:x"
     ledger.claim("run-1", dead, lease_seconds=LONG_LEASE)
     assert ledger.move("run-1", 2, S.SUBMITTING, owner=dead)
     assert ledger.move("run-1", 2, S.SUBMITTED, owner=dead, send_id="snd")
@@ -882,3 +882,49 @@ def test_spend_sums_per_state_and_currency_exactly(ledger: Ledger) -> None:
     }
     assert str(spend[S.PLANNED]["USD"][0]) == "11.00"
     assert ledger.spend("missing") == {}
+
+
+def test_an_owner_in_another_pid_namespace_is_never_taken_for_dead(ledger: Ledger) -> None:
+    """Same hostname, other PID namespace (a container): its pids mean nothing here."""
+    planned_run(ledger, 2)
+    container = f"{socket.gethostname()}#1:{dead_pid()}:x"
+    ledger.claim("run-1", container, lease_seconds=LONG_LEASE)
+    assert ledger.release_dead_leases("run-1") == 0
+
+
+def test_a_failed_statement_does_not_show_recipients_data(ledger: Ledger) -> None:
+    """A database error's text carries no statement parameters (names, emails, addresses)."""
+
+    def plan_one_row_twice() -> None:
+        with ledger.new_run(RunInfo("run-1", BASE_URL)) as writer:
+            writer.add([planned(2, recipient="secret.person@example.com")])
+            writer.add([planned(2, recipient="secret.person@example.com")])
+
+    with pytest.raises(sa.exc.IntegrityError) as raised:
+        plan_one_row_twice()
+    assert "secret.person" not in str(raised.value)
+
+
+def test_long_values_from_the_api_fit_on_every_database(ledger: Ledger) -> None:
+    """A send id or status longer than any limit we might guess is stored as it is."""
+    planned_run(ledger, 1)
+    owner = new_owner()
+    ledger.claim("run-1", owner, lease_seconds=LONG_LEASE)
+    assert ledger.move("run-1", 2, S.SUBMITTING, owner=owner)
+    long_id, long_status = "snd_" + "x" * 500, "awaiting_" + "y" * 200
+    assert ledger.move("run-1", 2, S.SUBMITTED, send_id=long_id, status=long_status)
+    row = ledger.row("run-1", 2)
+    assert row is not None
+    assert (row.send_id, row.status) == (long_id, long_status)
+
+
+def test_a_new_sqlite_ledger_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    """It holds recipients' names and addresses: mode 0600, its WAL file too."""
+    import stat
+
+    path = tmp_path / "private" / "ledger.db"
+    with Ledger(f"sqlite:///{path}") as ledger:
+        planned_run(ledger, 1)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        wal = path.with_name("ledger.db-wal")
+        assert not wal.exists() or stat.S_IMODE(wal.stat().st_mode) == 0o600

@@ -718,7 +718,7 @@ def test_a_dry_run_without_history_or_run_id(tmp_path: Path, catalog: list[Gift]
         BatchSpec(path=str(path)), catalog, history=None, base_url=BASE_URL
     )
     try:
-        assert run_id.startswith("run-")
+        assert run_id.startswith("in-")  # named after the file (in.csv) and its content
         assert summary.planned == 1
         assert scratch.counts(run_id) == {S.PLANNED: 1}
     finally:

@@ -275,3 +275,115 @@ async def test_a_secret_rotated_mid_run_stops_the_run_instead_of_failing_every_r
     done = await _run(ledger, fresh, "rotated")
     assert done.counts == {RowState.SUBMITTED: 60}
     assert set(_keys_on_server(sandbox).values()) == {1}
+
+
+async def test_the_cool_down_is_checked_again_when_each_row_is_sent(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Two runs planned before either sent anything, both with a cool-down: whichever
+    sends second skips every recipient the first one reached."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 12, gift=EGIFT)
+    with sandbox.client() as client:
+        catalog = client.gifts.list()
+    for run_id in ("first", "second"):
+        spec = BatchSpec(path=str(path), run_id=run_id, cooldown_days=30)
+        prepare_run(ledger, spec, catalog, base_url=sandbox.url)
+
+    first = await _run(ledger, sandbox.async_client(), "first")
+    second = await _run(ledger, sandbox.async_client(), "second")
+
+    assert first.counts == {RowState.SUBMITTED: 12}
+    assert second.counts == {RowState.SKIPPED: 12}
+    assert {row.skip_kind for row in ledger.rows("second")} == {"cooldown"}
+    assert len(sandbox.sends()) == 12
+
+
+async def test_a_streak_of_rejections_pauses_the_run(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Every send refused (a misrouted host would do this): paused after the streak, not
+    the whole file burnt as rejected."""
+    path = tmp_path / "r.csv"
+    path.write_text(
+        "Email,First Name,Last Name,Gift,Message\n"
+        + "".join(f"p{i}+undeliverable@example.com,Pat,P{i},{EGIFT},Hi\n" for i in range(40)),
+        encoding="utf-8",
+    )
+    _plan(ledger, sandbox, path, "refused")
+
+    result = await _run(
+        ledger, sandbox.async_client(), "refused", concurrency=1, max_rejections_in_a_row=5
+    )
+
+    assert result.end is RunEnd.FAILING
+    assert "rejected 5 sends in a row" in result.message
+    assert result.counts == {RowState.REJECTED: 5, RowState.PLANNED: 35}
+
+
+async def test_a_busy_ledger_is_waited_for_not_fatal(sandbox: Any, tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock for longer than the busy timeout (a big
+    file being planned): the run waits and finishes, each row sent once."""
+    import sqlite3
+    import threading
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    path, _ = recipients_csv(tmp_path / "r.csv", 30, gift=EGIFT)
+    with Ledger(url, busy_timeout=0.2) as ledger:
+        _plan(ledger, sandbox, path, "busy")
+        started = threading.Event()
+
+        def hold_the_lock() -> None:
+            blocker = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None)
+            blocker.execute("BEGIN IMMEDIATE")
+            started.set()
+            threading.Event().wait(1.5)
+            blocker.execute("COMMIT")
+            blocker.close()
+
+        holder = threading.Thread(target=hold_the_lock)
+        holder.start()
+        started.wait()
+        result = await _run(ledger, sandbox.async_client(), "busy")
+        holder.join()
+
+    assert result.end is RunEnd.FINISHED
+    assert result.counts == {RowState.SUBMITTED: 30}
+    assert set(_keys_on_server(sandbox).values()) == {1}
+
+
+async def test_a_ledger_that_stays_locked_stops_the_run_cleanly(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """The ledger stops answering mid-run: the run ends as LEDGER (no exception group, the
+    sends in flight not cancelled) and, once the ledger is back, a resume sends each
+    remaining row exactly once."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    path, _ = recipients_csv(tmp_path / "r.csv", 40, gift=EGIFT)
+    blocker = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None, timeout=30)
+    with Ledger(url, busy_timeout=0.05) as ledger:
+        _plan(ledger, sandbox, path, "locked")
+
+        def lock_after_five() -> None:
+            if runner.moves[RowState.SUBMITTED] == 5 and not blocker.in_transaction:
+                blocker.execute("BEGIN IMMEDIATE")
+
+        async with sandbox.async_client() as client:
+            runner = BatchRunner(
+                ledger, client, "locked", concurrency=4, ledger_attempts=2,
+                lease_seconds=1, on_progress=lock_after_five,
+            )  # fmt: skip
+            stopped = await runner.run()
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+        assert stopped.end is RunEnd.LEDGER
+        assert "ledger failed" in stopped.message
+        # Its leases could not be given back while the ledger was down: they lapse.
+        done = await _run(ledger, sandbox.async_client(), "locked", lease_seconds=1)
+    assert done.end is RunEnd.FINISHED
+    assert done.counts == {RowState.SUBMITTED: 40}
+    on_server = _keys_on_server(sandbox)
+    assert len(on_server) == 40
+    assert set(on_server.values()) == {1}

@@ -225,6 +225,49 @@ def test_confirmation_prompt_on_a_terminal(
 # the same run id again ----------------------------------------------------------------
 
 
+def test_a_declined_plan_is_asked_about_again_not_sent(
+    batch: Batch, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Declining saves the plan, but the same command later asks again: a saved plan is
+    not consent."""
+    monkeypatch.setattr("sendoso.cli._commands_batch.stdin_is_interactive", lambda: True)
+    args = ("run", str(RECIPIENTS), *TEMPLATE, "--run-id", "r1")
+    assert batch(*args, input="n\n").exit_code == ExitCode.INTERRUPTED
+    again = batch(*args, input="n\n")
+    assert again.exit_code == ExitCode.INTERRUPTED
+    assert "Send 24 gifts for about" in again.stdout
+    assert env.sends() == []
+    assert batch(*args, input="y\n").exit_code == ExitCode.USAGE
+    assert len(env.sends()) == 24
+
+
+def test_the_same_command_without_a_run_id_resumes_instead_of_sending_again(
+    batch: Batch, env: Any
+) -> None:
+    """No --run-id: the run is named after the file and its content, so running the
+    command again (after a crash, say) continues the same run."""
+    first = batch("run", str(RECIPIENTS), "--yes", *TEMPLATE, "--json")
+    run_id = parse_json(first)["run_id"]
+    assert run_id.startswith("recipients-")
+    second = batch("run", str(RECIPIENTS), "--yes", *TEMPLATE, "--json")
+    assert parse_json(second)["run_id"] == run_id
+    assert parse_json(second)["sent_now"] == 0
+    assert len(env.sends()) == 24
+
+
+def test_resume_with_refused_credentials_is_a_clear_error(
+    batch: Batch, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API refuses the secret: the error itself (exit 1, JSON with --json), not a
+    task-group wrapper, and nothing sent."""
+    assert batch("run", str(RECIPIENTS), *TEMPLATE, "--run-id", "r1").exit_code == 2
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", "wrong-secret")
+    result = batch("resume", "r1", "--json")
+    assert result.exit_code == ExitCode.API_ERROR
+    assert parse_json(result)["error"]["type"] == "AuthenticationError"
+    assert env.sends() == []
+
+
 def test_rerunning_a_finished_run_sends_nothing_more(batch: Batch, env: Any) -> None:
     """The same command with the same --run-id resumes the finished run: no new send."""
     assert run(batch).exit_code == ExitCode.USAGE

@@ -10,11 +10,13 @@ from sendoso.batch._ledger import (
     SCHEMA_VERSION,
     Ledger,
     LedgerError,
+    LedgerFailedError,
     LedgerRow,
     PlannedRow,
     RunExistsError,
     RunInfo,
     default_ledger_url,
+    ledger_failures,
 )
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
 from sendoso.batch._report import neutralise, write_report
@@ -32,6 +34,7 @@ __all__ = [
     "ColumnMapping",
     "Ledger",
     "LedgerError",
+    "LedgerFailedError",
     "LedgerRow",
     "MessageTemplate",
     "Outcome",
@@ -53,6 +56,7 @@ __all__ = [
     "check_host",
     "default_ledger_url",
     "dry_run",
+    "ledger_failures",
     "neutralise",
     "new_run_id",
     "outcome_of",

@@ -8,10 +8,10 @@ run already there and checks that resuming it is what was meant (same file, same
 from __future__ import annotations
 
 import json
-import secrets
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from sendoso.batch._ledger import Ledger, LedgerError, RunExistsError, RunInfo
@@ -26,9 +26,12 @@ __all__ = ["BatchSpec", "Prepared", "dry_run", "new_run_id", "prepare_run"]
 _MAX_RUN_ID = 120
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    moment = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
-    return f"run-{moment}-{secrets.token_hex(2)}"
+def new_run_id(path: str, fingerprint: str) -> str:
+    """The default run id: the file's name and a digest of its content. Running the same
+    command on the same file again therefore resumes the same run instead of starting a
+    second one that would send everybody their gift again."""
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-")[:60] or "run"
+    return f"{stem}-{fingerprint[:10]}"
 
 
 def _check_run_id(run_id: str) -> str:
@@ -104,8 +107,9 @@ def prepare_run(
 ) -> Prepared:
     """Plan a new run into ``ledger``, or return the existing run of the same id after
     checking that it was planned from the same file for the same host."""
-    run_id = _check_run_id(spec.run_id) if spec.run_id else new_run_id()
     source = spec.source()
+    fingerprint = source.fingerprint()
+    run_id = _check_run_id(spec.run_id) if spec.run_id else new_run_id(spec.path, fingerprint)
     options = spec.options(run_id, source)
     recorded = _recorded_options(options, spec)
     existing = ledger.run(run_id)
@@ -116,7 +120,7 @@ def prepare_run(
         base_url=base_url,
         options=recorded,
         input_path=str(spec.path),
-        input_fingerprint=source.fingerprint(),
+        input_fingerprint=fingerprint,
     )
     try:
         with ledger.new_run(info) as writer:
@@ -181,8 +185,10 @@ def dry_run(
 ) -> tuple[PlanSummary, Ledger, str]:
     """Plan into a scratch ledger (returned, for listing the skipped rows; close it to
     delete it); nothing is written to ``history``, which is only read for the cool-down."""
-    run_id = _check_run_id(spec.run_id) if spec.run_id else new_run_id()
     source = spec.source()
+    run_id = (
+        _check_run_id(spec.run_id) if spec.run_id else new_run_id(spec.path, source.fingerprint())
+    )
     options = spec.options(run_id, source)
     scratch = Ledger.scratch()
     info = RunInfo(run_id=run_id, base_url=base_url, options=options.as_options())

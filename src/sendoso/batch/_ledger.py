@@ -18,7 +18,6 @@ import os
 import shutil
 import socket
 import tempfile
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -33,18 +32,20 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from sendoso.batch._states import OPEN_STATES, TRANSITIONS, RowState
-from sendoso.errors import InputError
+from sendoso.errors import InputError, SendosoError
 
 __all__ = [
     "SCHEMA_VERSION",
     "Ledger",
     "LedgerError",
+    "LedgerFailedError",
     "LedgerRow",
     "PlanWriter",
     "PlannedRow",
     "RunExistsError",
     "RunInfo",
     "default_ledger_url",
+    "ledger_failures",
     "new_owner",
 ]
 
@@ -56,6 +57,24 @@ Totals = dict[str, tuple[Decimal, Decimal]]
 
 class LedgerError(InputError):
     """The ledger cannot be opened or used (wrong URL, newer schema, unknown run or row)."""
+
+
+class LedgerFailedError(SendosoError):
+    """The ledger database failed while in use (locked too long, unreachable, full)."""
+
+
+@contextmanager
+def ledger_failures() -> Iterator[None]:
+    """Turn a database failure into :class:`LedgerFailedError`: one line, no SQL, and no
+    statement parameters (recipients' data)."""
+    try:
+        yield
+    except sa.exc.SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise LedgerFailedError(
+            f"the ledger failed ({type(exc).__name__}: {cause}); nothing recorded is lost: "
+            "once it works again, resume the run"
+        ) from None
 
 
 class RunExistsError(LedgerError):
@@ -75,15 +94,25 @@ def default_ledger_url() -> str:
     return f"sqlite:///{path}"
 
 
+def _host_id() -> str:
+    """This host, and its PID namespace: two containers sharing a hostname do not share
+    process ids, so a dead-looking pid there says nothing."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return f"{socket.gethostname()}#{namespace}"
+
+
 def new_owner() -> str:
     """A lease owner id: host and pid (so a dead local owner is recognised) plus a nonce."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{_host_id()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _owner_is_dead(owner: str) -> bool:
     host, _, rest = owner.partition(":")
     pid_text = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != _host_id() or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():
@@ -95,6 +124,14 @@ def _owner_is_dead(owner: str) -> bool:
     except PermissionError:
         return False
     return False
+
+
+def _db_clock(dialect: str) -> sa.ColumnElement[float]:
+    """Seconds since the epoch by the database's clock: leases are compared across hosts,
+    whose own clocks may disagree."""
+    if dialect == "postgresql":
+        return sa.literal_column("extract(epoch from clock_timestamp())", sa.Float)
+    return sa.literal_column("((julianday('now') - 2440587.5) * 86400.0)", sa.Float)
 
 
 def _now() -> datetime:
@@ -143,6 +180,7 @@ _runs = sa.Table(
     sa.Column("options", sa.Text, nullable=False),
     sa.Column("rows_total", sa.Integer, nullable=False, default=0),
     sa.Column("note", sa.Text),
+    sa.Column("confirmed_at", _UTCDateTime),
     sa.Column("finished_at", _UTCDateTime),
 )
 
@@ -160,8 +198,9 @@ _rows = sa.Table(
     sa.Column("dedupe_key", sa.String(600)),
     sa.Column("request", sa.Text),
     sa.Column("estimate", sa.Text),
-    sa.Column("send_id", sa.String(200)),
-    sa.Column("status", sa.String(40)),
+    # Both come from the API's replies, unvalidated: no length limit to trip over.
+    sa.Column("send_id", sa.Text),
+    sa.Column("status", sa.Text),
     sa.Column("status_at", _UTCDateTime),
     sa.Column("error", sa.Text),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
@@ -198,6 +237,7 @@ class RunInfo:
     rows_total: int = 0
     note: str | None = None
     finished_at: datetime | None = None
+    confirmed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -288,6 +328,7 @@ def _run_from(record: sa.Row[Any]) -> RunInfo:
         rows_total=m["rows_total"],
         note=m["note"],
         finished_at=m["finished_at"],
+        confirmed_at=m["confirmed_at"],
     )
 
 
@@ -387,7 +428,13 @@ class Ledger:
         if self.dialect not in ("sqlite", "postgresql"):
             raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {self.dialect}")
         if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database).expanduser()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists():
+                # Recipients' names, emails and addresses live here: readable by the owner
+                # only, like the token cache.
+                # (SQLite gives its -wal and -shm files the same mode.)
+                path.touch(mode=0o600)
         self._engine = self._make_engine(parsed, busy_timeout)
         try:
             self._migrate()
@@ -411,11 +458,14 @@ class Ledger:
 
     @staticmethod
     def _make_engine(url: sa.URL, busy_timeout: float) -> Engine:
+        # hide_parameters: a failed statement's message must not carry recipients' names,
+        # emails and addresses into a terminal or a log.
         if url.get_backend_name() != "sqlite":
-            return sa.create_engine(url, pool_pre_ping=True)
+            return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True)
         memory = not url.database or url.database == ":memory:"
         engine = sa.create_engine(
             url,
+            hide_parameters=True,
             connect_args={"timeout": busy_timeout, "check_same_thread": False},
             poolclass=sa.pool.StaticPool if memory else sa.pool.QueuePool,
         )
@@ -429,9 +479,10 @@ class Ledger:
             cursor = dbapi_connection.cursor()
             if not memory:
                 cursor.execute("PRAGMA journal_mode=WAL")
-                # WAL + NORMAL survives a process kill (what resume relies on); only an OS
-                # crash can lose the last transactions.
-                cursor.execute("PRAGMA synchronous=NORMAL")
+                # FULL: a row committed "submitting" before its POST must survive even a
+                # power cut, or a resume could POST it again to a server that does not
+                # deduplicate. One fsync per transition is nothing beside the network.
+                cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
@@ -550,6 +601,15 @@ class Ledger:
                     counts[run_id][RowState(state)] = n
         return [(run, counts[run.run_id]) for run in runs]
 
+    def confirm(self, run_id: str) -> None:
+        """Record that a person approved the run's totals (or passed ``--yes``)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                _runs.update()
+                .where(_runs.c.run_id == run_id, _runs.c.confirmed_at.is_(None))
+                .values(confirmed_at=_now())
+            )
+
     def set_note(self, run_id: str, note: str | None, *, finished: bool = False) -> None:
         now = _now()
         values: dict[str, Any] = {"note": note, "updated_at": now}
@@ -630,7 +690,7 @@ class Ledger:
         self, run_id: str, owner: str, *, lease_seconds: float, limit: int = 1
     ) -> list[LedgerRow]:
         """Lease up to ``limit`` open rows nobody holds, in row order."""
-        now = time.time()
+        now = _db_clock(self.dialect)
         with self._engine.begin() as conn:
             free = sa.or_(_rows.c.lease_owner.is_(None), _rows.c.lease_expires < now)
             query = (
@@ -673,7 +733,7 @@ class Ledger:
                     _rows.c.row_number.in_(numbers),
                     _rows.c.lease_owner == owner,
                 )
-                .values(lease_expires=time.time() + lease_seconds)
+                .values(lease_expires=_db_clock(self.dialect) + lease_seconds)
             )
 
     def release_dead_leases(self, run_id: str) -> int:
@@ -685,7 +745,7 @@ class Ledger:
                     _rows.c.run_id == run_id,
                     _rows.c.state.in_([s.value for s in OPEN_STATES]),
                     _rows.c.lease_owner.is_not(None),
-                    _rows.c.lease_expires >= time.time(),
+                    _rows.c.lease_expires >= _db_clock(self.dialect),
                 )
                 .distinct()
             ).scalars()
@@ -742,6 +802,55 @@ class Ledger:
             conditions.append(_rows.c.lease_owner == owner)
         with self._engine.begin() as conn:
             return conn.execute(_rows.update().where(*conditions).values(**values)).rowcount == 1
+
+    def begin_send(
+        self,
+        run_id: str,
+        number: int,
+        owner: str,
+        *,
+        recipient: str | None = None,
+        cooldown_since: datetime | None = None,
+    ) -> RowState | None:
+        """Move a planned row to ``submitting`` (the commit that precedes its POST).
+
+        With ``cooldown_since``, first checks, in the same transaction, that no other run
+        has sent the recipient anything since then; if one has, the row is skipped instead.
+        Returns the row's new state, or ``None`` if the caller no longer holds it.
+        """
+        held_and_planned = _rows.update().where(
+            _rows.c.run_id == run_id,
+            _rows.c.row_number == number,
+            _rows.c.state == RowState.PLANNED.value,
+            _rows.c.lease_owner == owner,
+        )
+        with self._engine.begin() as conn:
+            gifted = False
+            if cooldown_since is not None and recipient:
+                if self.dialect == "postgresql":
+                    # Two runs sending to one recipient at once: one waits for the other's
+                    # commit, then sees its send.
+                    conn.execute(
+                        sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(recipient)))
+                    )
+                gifted = bool(
+                    _recently_gifted(conn, [recipient], since=cooldown_since, exclude_run=run_id)
+                )
+            if gifted:
+                target = RowState.SKIPPED
+                values: dict[str, Any] = {
+                    "skip_kind": "cooldown",
+                    "error": f"{recipient} was sent a gift by another run meanwhile (row {number})",
+                    "lease_owner": None,
+                    "lease_expires": None,
+                }
+            else:
+                target = RowState.SUBMITTING
+                values = {"attempts": _rows.c.attempts + 1, "submitted_at": _now()}
+            result = conn.execute(
+                held_and_planned.values(state=target.value, updated_at=_now(), **values)
+            )
+            return target if result.rowcount == 1 else None
 
     def count_attempt(self, run_id: str, number: int, owner: str) -> bool:
         """Record another attempt at a row already ``submitting`` (same key); False if the

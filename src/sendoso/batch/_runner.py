@@ -14,16 +14,19 @@ where they left off.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import anyio.to_thread
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from sendoso import AsyncSendoso
 from sendoso.batch._ledger import Ledger, LedgerRow, new_owner
@@ -41,7 +44,8 @@ class RunEnd(StrEnum):
     FINISHED = "finished"  # no open row left
     STOPPED = "stopped"  # asked to stop (Ctrl-C): resumable
     AUTH = "auth"  # credentials refused after a refresh: resumable once fixed
-    FAILING = "failing"  # too many server failures in a row: resumable
+    FAILING = "failing"  # too many server failures (or rejections) in a row: resumable
+    LEDGER = "ledger"  # the ledger stopped answering: resumable once it is back
 
 
 @dataclass
@@ -66,9 +70,12 @@ def settle_hint(run_id: str, number: int) -> str:
 class BatchRunner:
     """Send a planned run's open rows with ``concurrency`` workers sharing ``client``.
 
-    ``on_progress()`` is called after rows change state; :attr:`moves` counts the moves
-    into each state so far (for progress bars). Pacing and the shared pause after a 429
-    live in the client, so every worker of this process obeys one schedule.
+    ``ledger_attempts``: tries of each ledger call before the run stops (with SQLite's own
+    busy wait per try and growing sleeps between, the default rides out minutes of a locked
+    or unreachable database). ``on_progress()`` is called after rows change state;
+    :attr:`moves` counts the moves into each state so far (for progress bars). Pacing and
+    the shared pause after a 429 live in the client, so every worker of this process obeys
+    one schedule.
     """
 
     def __init__(
@@ -80,6 +87,8 @@ class BatchRunner:
         concurrency: int = 8,
         lease_seconds: float = 60.0,
         max_failures_in_a_row: int = 10,
+        max_rejections_in_a_row: int = 25,
+        ledger_attempts: int = 8,
         idle_poll: float = 0.5,
         on_progress: Callable[[], None] | None = None,
     ) -> None:
@@ -91,6 +100,10 @@ class BatchRunner:
         self.concurrency = concurrency
         self.lease_seconds = lease_seconds
         self.max_failures_in_a_row = max_failures_in_a_row
+        self.max_rejections_in_a_row = max_rejections_in_a_row
+        self.ledger_attempts = ledger_attempts
+        self._rejections_in_a_row = 0
+        self._cooldown: timedelta | None = None
         self.idle_poll = idle_poll
         self.owner = new_owner()
         self._on_progress = on_progress
@@ -117,11 +130,28 @@ class BatchRunner:
             self._message = "stopped on request"
 
     async def _db(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        """A ledger call in a worker thread, retried while the database is busy or briefly
+        unreachable (another process planning a big file holds SQLite's write lock)."""
         call = partial(fn, *args, **kwargs)
-        return await anyio.to_thread.run_sync(call, limiter=self._ledger_limiter)
+        for attempt in range(self.ledger_attempts):
+            try:
+                return await anyio.to_thread.run_sync(call, limiter=self._ledger_limiter)
+            except OperationalError:
+                if attempt == self.ledger_attempts - 1:
+                    raise
+                await anyio.sleep(min(0.1 * 2**attempt, 5.0))
+        raise AssertionError("unreachable")
 
     async def run(self) -> RunResult:
-        self.ledger.require_run(self.run_id)
+        try:
+            return await self._run()
+        except BaseExceptionGroup as group:
+            raise _only_error(group) from None
+
+    async def _run(self) -> RunResult:
+        info = await self._db(self.ledger.require_run, self.run_id)
+        cooldown = info.options.get("cooldown_days")
+        self._cooldown = timedelta(days=float(cooldown)) if cooldown else None
         # Reading the catalog first also lets a sandbox identify itself, which decides
         # whether rows left in flight may be retried.
         catalog = await self.client.gifts.list()
@@ -137,18 +167,20 @@ class BatchRunner:
         finally:
             # Whatever this runner still holds (cancelled mid-row) is free for the next one
             # at once; its state alone says what happens to it.
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), contextlib.suppress(SQLAlchemyError):
                 await self._db(self.ledger.release_owner, self.run_id, self.owner)
-        counts = await self._db(self.ledger.counts, self.run_id)
         if self._end is None:
             self._end = RunEnd.FINISHED
             self._message = "every row has a final state"
-        await self._db(
-            self.ledger.set_note,
-            self.run_id,
-            None if self._end is RunEnd.FINISHED else self._message,
-            finished=self._end is RunEnd.FINISHED,
-        )
+        counts: dict[RowState, int] = {}
+        with contextlib.suppress(SQLAlchemyError):  # a failed ledger is already the end
+            counts = await self._db(self.ledger.counts, self.run_id)
+            await self._db(
+                self.ledger.set_note,
+                self.run_id,
+                None if self._end is RunEnd.FINISHED else self._message,
+                finished=self._end is RunEnd.FINISHED,
+            )
         return RunResult(self._end, self._message, counts, self._sent_now)
 
     async def _heartbeat(self) -> None:
@@ -163,7 +195,7 @@ class BatchRunner:
                     lease_seconds=self.lease_seconds,
                 )
 
-    async def _worker(self) -> None:
+    async def _work(self) -> None:
         while not self._stopping:
             rows = await self._db(
                 self.ledger.claim, self.run_id, self.owner, lease_seconds=self.lease_seconds
@@ -182,6 +214,15 @@ class BatchRunner:
                 await self._process(row)
             finally:
                 self._held.discard(row.number)
+
+    async def _worker(self) -> None:
+        # A failing ledger stops this runner gently: the other workers finish (and record)
+        # the sends they have in flight instead of being cancelled mid-POST.
+        try:
+            await self._work()
+        except SQLAlchemyError as exc:
+            cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            self._halt(RunEnd.LEDGER, f"the ledger failed ({type(exc).__name__}: {cause})")
 
     def _moved(self, state: RowState, n: int = 1) -> None:
         self.moves[state] += n
@@ -202,7 +243,22 @@ class BatchRunner:
                     row, RowState.SKIPPED, skip_kind="gift_gone", error=self._gone_reason(row)
                 )
                 return
-            if not await self._move(row, RowState.SUBMITTING, owner=self.owner, count_attempt=True):
+            # Wait for this send's turn *before* committing "submitting": a row queued on
+            # the pacer when the process dies was certainly never sent.
+            if row.send_key:
+                await anyio.sleep(self.client.pacer.prebook(row.send_key))
+            since = datetime.now(UTC) - self._cooldown if self._cooldown else None
+            state = await self._db(
+                self.ledger.begin_send,
+                self.run_id,
+                row.number,
+                self.owner,
+                recipient=row.recipient,
+                cooldown_since=since,
+            )
+            if state is not None:
+                self._moved(state)
+            if state is not RowState.SUBMITTING:
                 return
         elif not trusted:
             # A previous attempt may have reached the server, which would not recognise a
@@ -230,8 +286,11 @@ class BatchRunner:
             await self._failed(row, exc)
             return
         self._failures_in_a_row = 0
-        if await self._move(row, RowState.SUBMITTED, send_id=send.id, status=send.status):
-            self._sent_now += 1
+        self._rejections_in_a_row = 0
+        # The gift exists now: record its id even if the run is being cancelled.
+        with anyio.CancelScope(shield=True):
+            if await self._move(row, RowState.SUBMITTED, send_id=send.id, status=send.status):
+                self._sent_now += 1
 
     async def _failed(self, row: LedgerRow, exc: SendosoError) -> None:
         verdict = outcome_of(exc, trusted=self.client.trusts_idempotency)
@@ -242,6 +301,13 @@ class BatchRunner:
             outcome = await self._gift_not_found(row)
         if outcome is Outcome.REJECTED:
             await self._move(row, RowState.REJECTED, error=verdict.error)
+            self._rejections_in_a_row += 1
+            if self._rejections_in_a_row >= self.max_rejections_in_a_row:
+                self._halt(
+                    RunEnd.FAILING,
+                    f"the API rejected {self._rejections_in_a_row} sends in a row (last: "
+                    f"{verdict.error}); paused: check the host and the catalog, then resume",
+                )
         elif outcome is Outcome.UNKNOWN:
             await self._move(
                 row,
@@ -321,12 +387,24 @@ async def run_interruptibly(
                 else:
                     scope.cancel()
 
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(watch, tasks.cancel_scope)
-        result = await runner.run()
-        tasks.cancel_scope.cancel()
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch, tasks.cancel_scope)
+            result = await runner.run()
+            tasks.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        raise _only_error(group) from None
     if result is None:
         counts = runner.ledger.counts(runner.run_id)
         runner.ledger.set_note(runner.run_id, "interrupted; rows in flight are checked on resume")
         return RunResult(RunEnd.STOPPED, "interrupted with sends in flight", counts)
     return result
+
+
+def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error inside (nested) task-group wrappers, so callers see e.g. the
+    ``AuthenticationError`` itself; a real group of several is left as it is."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error

@@ -6,7 +6,8 @@ machine, recovery) is a library call; this module parses flags and renders resul
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -98,10 +99,12 @@ LeaseOption = Annotated[
 ]
 
 
-def _open_ledger(url: str | None) -> Ledger:
-    from sendoso.batch import Ledger
+@contextmanager
+def _open_ledger(url: str | None) -> Iterator[Ledger]:
+    from sendoso.batch import Ledger, ledger_failures
 
-    return Ledger(url)
+    with ledger_failures(), Ledger(url) as ledger:
+        yield ledger
 
 
 def _split_pairs(pairs: list[str] | None, flag: str) -> dict[str, str]:
@@ -257,10 +260,13 @@ def run(
                 _show_plan(prepared.summary, ledger, the_run.run_id, spec, json_output, dry=False)
                 if not prepared.summary.planned:
                     _finish_empty(ledger, the_run, json_output)
-                if not yes:
-                    _confirm(prepared.summary, the_run.run_id, json_output=json_output)
             elif not json_output:
                 console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
+            if the_run.confirmed_at is None:
+                # Asked until answered: a plan saved at a declined prompt is not consent.
+                if not yes:
+                    _confirm(ledger, the_run.run_id, json_output=json_output)
+                ledger.confirm(the_run.run_id)
             code = _execute(
                 ledger,
                 partial(cli_state.async_client, rate_limit=rate),
@@ -297,6 +303,7 @@ def resume(
     cli_state = state_of(ctx)
     with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
         the_run = ledger.require_run(run_id)
+        ledger.confirm(run_id)  # naming the run to resume is the go-ahead
         if not json_output:
             console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
         code = _execute(
@@ -518,14 +525,18 @@ def _plan_exit_code(summary: PlanSummary) -> int:
     return int(ExitCode.USAGE) if summary.skipped.get("invalid") else int(ExitCode.OK)
 
 
-def _confirm(summary: PlanSummary, run_id: str, *, json_output: bool) -> None:
+def _confirm(ledger: Ledger, run_id: str, *, json_output: bool) -> None:
+    from sendoso.batch import RowState
+
     later = f"nothing was sent; the plan is saved: `sendoso batch resume {run_id}` sends it"
     if not stdin_is_interactive():
         raise usage_error(
             f"confirmation needed but stdin is not a terminal; pass --yes. ({later})",
             json_output=json_output,
         )
-    question = f"Send {summary.planned} gifts for about {_estimate_text(summary.estimate)}?"
+    planned = ledger.counts(run_id).get(RowState.PLANNED, 0)
+    estimate = _estimate_text(ledger.spend(run_id).get(RowState.PLANNED, {}))
+    question = f"Send {planned} gifts for about {estimate}?"
     try:
         confirmed = typer.confirm(question, default=False, err=json_output)
     except typer.Abort:
@@ -552,10 +563,10 @@ def _counts_json(counts: dict[RowState, int]) -> dict[str, int]:
 def _run_exit_code(result: RunResult, invalid: int) -> int:
     from sendoso.batch import RowState, RunEnd
 
+    if result.counts.get(RowState.UNKNOWN):
+        return int(ExitCode.AMBIGUOUS)  # first: they need a person, whatever else happened
     if result.end is RunEnd.STOPPED:
         return int(ExitCode.INTERRUPTED)
-    if result.counts.get(RowState.UNKNOWN):
-        return int(ExitCode.AMBIGUOUS)
     if result.end is not RunEnd.FINISHED or result.counts.get(RowState.REJECTED):
         return int(ExitCode.API_ERROR)
     if invalid:
@@ -800,6 +811,8 @@ def status(
                 time.sleep(interval)
         except KeyboardInterrupt:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+    if result.errors:
+        raise typer.Exit(int(ExitCode.API_ERROR))
 
 
 def _refresh(
