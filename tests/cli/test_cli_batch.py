@@ -749,3 +749,17 @@ def test_settle_needs_exactly_one_answer(
         row = ledger.row("r1", 2)
     assert row is not None
     assert row.state is RowState.UNKNOWN
+
+
+def test_status_that_cannot_ask_the_api_exits_1(
+    batch: Batch, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every refresh refused (a wrong secret): the failures are counted and shown, and the
+    command does not claim success."""
+    assert run(batch).exit_code == ExitCode.USAGE
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", "wrong-secret")
+    result = batch("status", "r1", "--json")
+    assert result.exit_code == ExitCode.API_ERROR
+    body = parse_json(result)
+    assert body["failed"] == 24
+    assert 0 < len(body["errors"]) <= 50

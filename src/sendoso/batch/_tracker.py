@@ -26,11 +26,21 @@ __all__ = ["RefreshResult", "refresh_statuses"]
 _TERMINAL = frozenset(status.value for status in TERMINAL_STATUSES)
 
 
+#: Error lines kept for display; beyond them only :attr:`RefreshResult.failed` counts.
+MAX_ERRORS_KEPT = 50
+
+
 @dataclass
 class RefreshResult:
     asked: int = 0
     changed: int = 0
+    failed: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def fail(self, message: str) -> None:
+        self.failed += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(message)
 
 
 async def refresh_statuses(
@@ -66,10 +76,10 @@ async def refresh_statuses(
                 try:
                     send = await client.sends.retrieve(row.send_id)
                 except NotFoundError:
-                    result.errors.append(f"row {row.number}: send {row.send_id} was not found")
+                    result.fail(f"row {row.number}: send {row.send_id} was not found")
                     continue
                 except SendosoError as exc:
-                    result.errors.append(f"row {row.number}: {exc}")
+                    result.fail(f"row {row.number}: {' '.join(str(exc).split())}")
                     continue
                 if send.status != row.status:
                     result.changed += 1

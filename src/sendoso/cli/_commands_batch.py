@@ -811,7 +811,7 @@ def status(
                 time.sleep(interval)
         except KeyboardInterrupt:
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
-    if result.errors:
+    if result.failed:
         raise typer.Exit(int(ExitCode.API_ERROR))
 
 
@@ -844,6 +844,7 @@ def _show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output
                 "run_id": run_id,
                 "asked": result.asked,
                 "changed": result.changed,
+                "failed": result.failed,
                 "errors": result.errors,
                 "statuses": statuses,
                 "counts": _counts_json(ledger.counts(run_id)),
@@ -865,6 +866,8 @@ def _show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output
     if spend.get(RowState.UNKNOWN):
         rows["May have been spent (unknown)"] = _estimate_text(spend[RowState.UNKNOWN])
     console().print(kv_table(rows, title=f"Run {run_id}: statuses"))
+    if result.failed:
+        error_console().print(f"[red]{result.failed} sends could not be refreshed:[/red]")
     for error in result.errors[:10]:
         error_console().print(f"  - {text(error)}")
 
