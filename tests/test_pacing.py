@@ -234,7 +234,8 @@ def test_a_pause_after_prebooking_holds_the_ticket_back() -> None:
     assert pacer.reserve("k1") == pytest.approx(5.0)
 
 
-def test_a_ticket_outlived_by_its_pause_is_still_used() -> None:
+def test_a_ticket_outlived_by_its_pause_takes_the_next_free_slot() -> None:
+    """Its turn went by during the pause: it queues behind whoever went first."""
     clock = FakeClock()
     pacer = Pacer(10.0, clock=clock)
     pacer.prebook("k1")
@@ -242,7 +243,7 @@ def test_a_ticket_outlived_by_its_pause_is_still_used() -> None:
     clock.now += 2.0
     pacer.reserve()  # someone else goes now; the next free slot is 0.1 s away
 
-    assert pacer.reserve("k1") == 0.0  # late, but its slot is still its own
+    assert pacer.reserve("k1") == pytest.approx(0.1)
 
 
 def test_unused_tickets_do_not_pile_up() -> None:
@@ -267,3 +268,15 @@ def test_tickets_are_capped_in_number() -> None:
     assert pacer.reserve(f"k{Pacer.MAX_TICKETS - 1}") == pytest.approx(last)
     # The oldest ticket was dropped: its key books a fresh slot, at the end of the schedule.
     assert pacer.reserve("first") == pytest.approx(last + 0.1)
+
+
+def test_a_ticket_whose_turn_passed_long_ago_books_a_fresh_slot() -> None:
+    """Workers that waited for their slots, then stalled together (a busy ledger), do not
+    all transmit at once when they resume: stale tickets are re-booked, spaced."""
+    clock = FakeClock()
+    pacer = Pacer(10.0, clock=clock)
+    for n in range(8):
+        pacer.prebook(f"k{n}")
+    clock.now += 1.0  # every ticket's slot is now in the past
+    waits = [pacer.reserve(f"k{n}") for n in range(8)]
+    assert waits == pytest.approx([0.1 * n for n in range(8)], abs=1e-9)

@@ -107,6 +107,10 @@ class Pacer:
         with self._lock:
             now = self._clock()
             slot = self._tickets.pop(key, None) if key is not None else None
+            if slot is not None and slot < now - self._interval:
+                # Its holder was held up after its turn (a busy ledger, a token refresh):
+                # using the old slot now would add a send to whatever is already going out.
+                slot = None
             if slot is None:
                 slot = self._book(now)
             # A pause set since the ticket was booked holds it back too.

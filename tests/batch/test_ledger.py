@@ -928,3 +928,25 @@ def test_a_new_sqlite_ledger_is_readable_by_its_owner_only(tmp_path: Path) -> No
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
         wal = path.with_name("ledger.db-wal")
         assert not wal.exists() or stat.S_IMODE(wal.stat().st_mode) == 0o600
+
+
+def test_a_ledger_of_schema_1_is_migrated_on_open(tmp_path: Path) -> None:
+    """A ledger written before runs recorded their approval gains the column, keeps its
+    runs, and says schema 2."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with Ledger(f"sqlite:///{path}") as ledger:
+        planned_run(ledger, 2)
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE sendoso_runs DROP COLUMN confirmed_at")
+    db.execute("UPDATE sendoso_schema SET version = 1")
+    db.commit()
+    db.close()
+
+    with Ledger(f"sqlite:///{path}") as ledger:
+        assert ledger.schema_version == 2
+        assert ledger.require_run("run-1").confirmed_at is None
+        ledger.confirm("run-1")
+        assert ledger.require_run("run-1").confirmed_at is not None
+        assert ledger.counts("run-1") == {S.PLANNED: 2}

@@ -698,7 +698,9 @@ def test_a_dry_run_writes_nothing_to_the_history(
     submitted_earlier(history, "earlier", ["ada1@example.com"])
     before = history.runs()
     path = write_csv(tmp_path / "in.csv", [person(1), person(2), person(3, email="x")])
-    spec = BatchSpec(path=str(path), run_id="try-1", cooldown_days=7, max_spend=["1000"])
+    spec = BatchSpec(
+        path=str(path), run_id="try-1", cooldown_days=7, max_spend=["1000"], allow_resend=True
+    )
     summary, scratch, run_id = dry_run(spec, catalog, history=history, base_url=BASE_URL)
     try:
         assert run_id == "try-1"
@@ -741,11 +743,12 @@ def test_prepare_run_plans_once_and_then_resumes(
     assert first.run.options["max_spend"] == {"USD": "60"}
     assert history.counts("run-1") == {S.PLANNED: 1, S.SKIPPED: 1}
     keys = [r.send_key for r in history.rows("run-1")]
+    history.confirm("run-1")
 
     again = prepare_run(history, spec, catalog, base_url=BASE_URL + "/")
     assert again.resumed is True
     assert again.summary is None
-    assert again.run == first.run
+    assert again.run == history.require_run("run-1")
     assert [r.send_key for r in history.rows("run-1")] == keys
 
 
@@ -756,6 +759,7 @@ def test_a_changed_file_does_not_resume(
     path = write_csv(tmp_path / "in.csv", [person(1)])
     spec = BatchSpec(path=str(path), run_id="run-1")
     prepare_run(history, spec, catalog, base_url=BASE_URL)
+    history.confirm("run-1")
     write_csv(path, [person(1), person(2)])
     with pytest.raises(LedgerError, match="different version of this file"):
         prepare_run(history, spec, catalog, base_url=BASE_URL)
@@ -769,6 +773,7 @@ def test_a_run_is_only_resumed_for_its_own_host(
     path = write_csv(tmp_path / "in.csv", [person(1)])
     spec = BatchSpec(path=str(path), run_id="run-1")
     prepared = prepare_run(history, spec, catalog, base_url=BASE_URL)
+    history.confirm("run-1")
     with pytest.raises(LedgerError, match=r"sends to http://127.0.0.1:8000, not https://api"):
         prepare_run(history, spec, catalog, base_url="https://api.sendoso.com")
     check_host(prepared.run, BASE_URL + "/")
@@ -819,7 +824,7 @@ def test_prepare_run_applies_the_cool_down_from_its_own_ledger(
     with Ledger(ledger_url, busy_timeout=2) as ledger:
         submitted_earlier(ledger, "earlier", ["ada1@example.com"])
         path = write_csv(tmp_path / "in.csv", [person(1), person(2)])
-        spec = BatchSpec(path=str(path), run_id="run-1", cooldown_days=7)
+        spec = BatchSpec(path=str(path), run_id="run-1", cooldown_days=7, allow_resend=True)
         prepared = prepare_run(ledger, spec, catalog, base_url=BASE_URL)
         assert prepared.summary is not None
         assert prepared.summary.skipped == {"cooldown": 1}
@@ -883,3 +888,37 @@ def test_a_multi_line_street_cell_becomes_line1_and_line2(
     assert rows[2].request is not None
     address = rows[2].request["address"]
     assert (address["line1"], address["line2"]) == ("1 Main St", "Suite 200, Floor 3")
+
+
+def test_a_plan_never_approved_is_planned_again_with_the_new_options(
+    tmp_path: Path, catalog: list[Gift], history: Ledger
+) -> None:
+    """A plan saved at a declined prompt blocks nothing: the corrected command re-plans it."""
+    path = write_csv(tmp_path / "in.csv", [person(1), person(2)])
+    prepare_run(history, BatchSpec(path=str(path), run_id="r", max_spend=["50"]), catalog,
+                base_url=BASE_URL)  # fmt: skip
+    assert history.counts("r") == {S.PLANNED: 1, S.SKIPPED: 1}
+    again = prepare_run(
+        history, BatchSpec(path=str(path), run_id="r", max_spend=["500"]), catalog,
+        base_url=BASE_URL,
+    )  # fmt: skip
+    assert again.resumed is False
+    assert history.counts("r") == {S.PLANNED: 2}
+
+
+def test_recipients_sent_the_same_gift_by_an_earlier_run_are_skipped(
+    tmp_path: Path, catalog: list[Gift], history: Ledger
+) -> None:
+    """Fix a file and run it again: the rows an earlier run already sent are duplicates
+    (naming that run), unless --allow-resend; other hosts' runs do not count."""
+    submitted_earlier(history, "earlier", ["ada1@example.com"])
+    path = write_csv(tmp_path / "in.csv", [person(1), person(2)])
+    summary, rows = plan(path, catalog, history=history, base_url=BASE_URL)
+    assert summary.skipped == {"duplicate": 1}
+    assert rows[2].error is not None
+    assert "in run earlier" in rows[2].error
+    assert "--allow-resend" in rows[2].error
+    resend, _ = plan(path, catalog, history=history, base_url=BASE_URL, allow_resend=True)
+    assert resend.planned == 2
+    elsewhere, _ = plan(path, catalog, history=history, base_url="https://api.sendoso.com")
+    assert elsewhere.planned == 2

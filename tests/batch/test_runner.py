@@ -30,12 +30,18 @@ pytestmark = pytest.mark.anyio
 
 
 def _plan(
-    ledger: Ledger, sandbox: Any, path: Path, run_id: str, catalog: list[Gift] | None = None
+    ledger: Ledger,
+    sandbox: Any,
+    path: Path,
+    run_id: str,
+    catalog: list[Gift] | None = None,
+    **options: Any,
 ) -> None:
     if catalog is None:
         with sandbox.client() as client:
             catalog = client.gifts.list()
-    prepare_run(ledger, BatchSpec(path=str(path), run_id=run_id), catalog, base_url=sandbox.url)
+    spec = BatchSpec(path=str(path), run_id=run_id, **options)
+    prepare_run(ledger, spec, catalog, base_url=sandbox.url)
 
 
 async def _run(ledger: Ledger, client: AsyncSendoso, run_id: str, **options: Any) -> RunResult:
@@ -135,7 +141,7 @@ async def test_rows_left_submitting_by_a_crash_are_retried_only_when_deduplicate
     sent again to a deduplicating server, and never to one that is not."""
     path, _ = recipients_csv(tmp_path / "r.csv", 4, gift=EGIFT)
     for run_id in ("crash-trusted", "crash-untrusted"):
-        _plan(ledger, sandbox, path, run_id)
+        _plan(ledger, sandbox, path, run_id, allow_resend=True)
         claimed = ledger.claim(run_id, "host:1:dead", lease_seconds=0.0, limit=2)
         for row in claimed:
             assert ledger.move(run_id, row.number, RowState.SUBMITTING, owner="host:1:dead")
@@ -286,7 +292,7 @@ async def test_the_cool_down_is_checked_again_when_each_row_is_sent(
     with sandbox.client() as client:
         catalog = client.gifts.list()
     for run_id in ("first", "second"):
-        spec = BatchSpec(path=str(path), run_id=run_id, cooldown_days=30)
+        spec = BatchSpec(path=str(path), run_id=run_id, cooldown_days=30, allow_resend=True)
         prepare_run(ledger, spec, catalog, base_url=sandbox.url)
 
     first = await _run(ledger, sandbox.async_client(), "first")
@@ -387,3 +393,75 @@ async def test_a_ledger_that_stays_locked_stops_the_run_cleanly(
     on_server = _keys_on_server(sandbox)
     assert len(on_server) == 40
     assert set(on_server.values()) == {1}
+
+
+async def test_two_runs_of_one_file_send_each_recipient_its_gift_once(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Planned side by side before either sent (a re-exported file, say): the second to
+    send finds every row already sent by the first and skips it as a duplicate."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 10, gift=EGIFT)
+    _plan(ledger, sandbox, path, "one")
+    _plan(ledger, sandbox, path, "two")
+
+    await _run(ledger, sandbox.async_client(), "one")
+    second = await _run(ledger, sandbox.async_client(), "two")
+
+    assert second.counts == {RowState.SKIPPED: 10}
+    assert {row.skip_kind for row in ledger.rows("two")} == {"duplicate"}
+    assert len(sandbox.sends()) == 10
+
+
+class _RenewFails(Ledger):
+    """A ledger whose lease renewals fail (the database went away between two beats)."""
+
+    def renew(self, *args: Any, **kwargs: Any) -> None:
+        import sqlalchemy as sa
+
+        raise sa.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
+
+
+async def test_a_failing_heartbeat_lets_the_sends_in_flight_finish_and_be_recorded(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    """The heartbeat's ledger call fails while POSTs are in flight: the run stops as
+    LEDGER, but every send the server made is recorded, none left `submitting`."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 20, gift=EGIFT)
+    with _RenewFails(f"sqlite:///{tmp_path}/ledger.db") as ledger:
+        _plan(ledger, sandbox, path, "beat")
+        sandbox.faults(latency_ms=600)
+        result = await _run(
+            ledger,
+            sandbox.async_client(),
+            "beat",
+            concurrency=4,
+            lease_seconds=0.9,
+            ledger_attempts=1,
+        )
+        assert result.end is RunEnd.LEDGER
+        assert RowState.SUBMITTING not in ledger.counts("beat")
+        recorded = _row_keys(ledger, "beat", RowState.SUBMITTED)
+    assert set(_keys_on_server(sandbox)) == recorded
+    assert recorded
+
+
+async def test_stopping_while_rows_wait_for_their_turn_sends_none_of_them(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """At 2 requests/s, eight workers queue for slots; a stop request then lets none of
+    the queued rows go out, and none is left marked as possibly sent."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 30, gift=EGIFT)
+    _plan(ledger, sandbox, path, "queued")
+    async with sandbox.async_client(rate_limit=2) as client:
+        runner = BatchRunner(ledger, client, "queued", concurrency=8)
+
+        def stop_after_first() -> None:
+            if runner.moves[RowState.SUBMITTED] >= 1:
+                runner.request_stop()
+
+        runner._on_progress = stop_after_first
+        result = await runner.run()
+    assert result.end is RunEnd.STOPPED
+    counts = ledger.counts("queued")
+    assert RowState.SUBMITTING not in counts
+    assert counts[RowState.SUBMITTED] == len(sandbox.sends()) <= 2

@@ -334,7 +334,9 @@ def test_cooldown_in_a_dry_run_skips_recipients_gifted_by_an_earlier_run(
 ) -> None:
     """A dry run with --cooldown 30 after a run plans nothing for anyone it gifted."""
     assert run(batch, run_id="first").exit_code == ExitCode.USAGE
-    plan = parse_json(run(batch, "--dry-run", "--cooldown", "30", "--json", run_id="second"))
+    plan = parse_json(
+        run(batch, "--dry-run", "--cooldown", "30", "--allow-resend", "--json", run_id="second")
+    )
     assert plan["to_send"] == 0
     # Row 31 is no longer a duplicate of row 3, which is not planned: it is cooling too.
     assert plan["skipped"] == {"cooldown": 25, "invalid": 5}
@@ -346,7 +348,7 @@ def test_cooldown_in_a_dry_run_skips_recipients_gifted_by_an_earlier_run(
 def test_cooldown_skips_recipients_gifted_by_an_earlier_run(batch: Batch, env: Any) -> None:
     """A second run with --cooldown 30 sends nothing to anyone the first run gifted."""
     assert run(batch, run_id="first").exit_code == ExitCode.USAGE
-    second = run(batch, "--cooldown", "30", "--json", run_id="second")
+    second = run(batch, "--cooldown", "30", "--allow-resend", "--json", run_id="second")
     assert second.exit_code == ExitCode.USAGE
     assert parse_json(second)["counts"] == {"skipped": 30}
     assert len(env.sends()) == 24
@@ -633,9 +635,11 @@ def make_unknown(ledger_url: str, run_id: str, number: int) -> None:
         assert ledger.move(run_id, number, RowState.UNKNOWN, error="connection lost")
 
 
-def plan_only(batch: Batch, path: Path, run_id: str = "r1") -> None:
+def plan_only(batch: Batch, path: Path, *extra: str, run_id: str = "r1") -> None:
     """Plan a run without sending (no --yes, no terminal)."""
-    result = batch("run", str(path), "--message-template", "Hi {first_name}", "--run-id", run_id)
+    result = batch(
+        "run", str(path), "--message-template", "Hi {first_name}", "--run-id", run_id, *extra
+    )
     assert result.exit_code == ExitCode.USAGE
     assert "--yes" in result.stderr
 
@@ -722,7 +726,7 @@ def test_settle_refuses_a_row_that_is_not_unknown(batch: Batch, env: Any, tmp_pa
     missing = batch("settle", "r1", "9", "--sent", "snd_x")
     assert missing.exit_code == ExitCode.USAGE
     assert "has no row 9" in missing.stderr
-    plan_only(batch, path, run_id="r2")
+    plan_only(batch, path, "--allow-resend", run_id="r2")
     planned = batch("settle", "r2", "2", "--sent", "snd_x")
     assert planned.exit_code == ExitCode.USAGE
     assert "row 2 is planned, not unknown" in planned.stderr
@@ -763,3 +767,18 @@ def test_status_that_cannot_ask_the_api_exits_1(
     body = parse_json(result)
     assert body["failed"] == 24
     assert 0 < len(body["errors"]) <= 50
+
+
+def test_a_fixed_and_re_exported_file_does_not_send_twice(
+    batch: Batch, env: Any, tmp_path: Path
+) -> None:
+    """The file changed (a row appended), so it is a new run: the rows the first run sent
+    are duplicates, only the new row goes out."""
+    path = tmp_path / "crm.csv"
+    shutil.copy(RECIPIENTS, path)
+    assert batch("run", str(path), "--yes", *TEMPLATE).exit_code == ExitCode.USAGE
+    with path.open("a", encoding="utf-8") as f:
+        f.write("Zed,Zee,zed@example.com,Zeta,CEO,,,,,,gft_egift_amazon_us_25,003A000099\n")
+    second = batch("run", str(path), "--yes", *TEMPLATE, "--json")
+    assert parse_json(second)["sent_now"] == 1
+    assert len(env.sends()) == 25

@@ -7,6 +7,7 @@ run already there and checks that resuming it is what was meant (same file, same
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -26,12 +27,13 @@ __all__ = ["BatchSpec", "Prepared", "dry_run", "new_run_id", "prepare_run"]
 _MAX_RUN_ID = 120
 
 
-def new_run_id(path: str, fingerprint: str) -> str:
-    """The default run id: the file's name and a digest of its content. Running the same
-    command on the same file again therefore resumes the same run instead of starting a
-    second one that would send everybody their gift again."""
+def new_run_id(path: str, fingerprint: str, base_url: str) -> str:
+    """The default run id: the file's name and a digest of its content and host. Running
+    the same command on the same file again therefore resumes the same run instead of
+    starting a second one that would send everybody their gift again."""
     stem = re.sub(r"[^a-z0-9]+", "-", Path(path).stem.lower()).strip("-")[:60] or "run"
-    return f"{stem}-{fingerprint[:10]}"
+    digest = hashlib.sha256(f"{fingerprint}\x1f{base_url.rstrip('/')}".encode()).hexdigest()
+    return f"{stem}-{digest[:10]}"
 
 
 def _check_run_id(run_id: str) -> str:
@@ -65,6 +67,7 @@ class BatchSpec:
     metadata: Mapping[str, str] = field(default_factory=dict)
     max_spend: Sequence[str] = ()
     cooldown_days: float | None = None
+    allow_resend: bool = False
 
     def source(self) -> Source:
         return Source(
@@ -75,7 +78,7 @@ class BatchSpec:
             delimiter=self.delimiter,
         )
 
-    def options(self, run_id: str, source: Source) -> PlanOptions:
+    def options(self, run_id: str, source: Source, base_url: str = "") -> PlanOptions:
         template = None
         if self.message_template is not None:
             template = MessageTemplate(self.message_template)
@@ -92,6 +95,8 @@ class BatchSpec:
             metadata=dict(self.metadata),
             budget=Budget.parse(self.max_spend) if self.max_spend else None,
             cooldown_days=self.cooldown_days,
+            allow_resend=self.allow_resend,
+            base_url=base_url,
         )
 
 
@@ -106,14 +111,17 @@ def prepare_run(
     ledger: Ledger, spec: BatchSpec, catalog: Sequence[Gift], *, base_url: str
 ) -> Prepared:
     """Plan a new run into ``ledger``, or return the existing run of the same id after
-    checking that it was planned from the same file for the same host."""
+    checking that it was planned from the same file, for the same host, with the same
+    options. A run never approved and never started is planned again from scratch."""
     source = spec.source()
     fingerprint = source.fingerprint()
-    run_id = _check_run_id(spec.run_id) if spec.run_id else new_run_id(spec.path, fingerprint)
-    options = spec.options(run_id, source)
+    run_id = (
+        _check_run_id(spec.run_id) if spec.run_id else new_run_id(spec.path, fingerprint, base_url)
+    )
+    options = spec.options(run_id, source, base_url)
     recorded = _recorded_options(options, spec)
     existing = ledger.run(run_id)
-    if existing is not None:
+    if existing is not None and not ledger.discard_unstarted(run_id):
         return Prepared(_check_resumable(existing, source, base_url, recorded), resumed=True)
     info = RunInfo(
         run_id=run_id,
@@ -167,6 +175,7 @@ _FLAG_NAMES = {
     "metadata": "--metadata",
     "max_spend": "--max-spend",
     "cooldown_days": "--cooldown",
+    "allow_resend": "--allow-resend",
     "mapping": "--map",
 }
 
@@ -187,9 +196,11 @@ def dry_run(
     delete it); nothing is written to ``history``, which is only read for the cool-down."""
     source = spec.source()
     run_id = (
-        _check_run_id(spec.run_id) if spec.run_id else new_run_id(spec.path, source.fingerprint())
+        _check_run_id(spec.run_id)
+        if spec.run_id
+        else new_run_id(spec.path, source.fingerprint(), base_url)
     )
-    options = spec.options(run_id, source)
+    options = spec.options(run_id, source, base_url)
     scratch = Ledger.scratch()
     info = RunInfo(run_id=run_id, base_url=base_url, options=options.as_options())
     try:

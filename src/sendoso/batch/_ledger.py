@@ -49,7 +49,7 @@ __all__ = [
     "new_owner",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _PAGE = 500
 
 Totals = dict[str, tuple[Decimal, Decimal]]
@@ -219,10 +219,18 @@ def _migrate_to_1(conn: Connection) -> None:
     _metadata.create_all(conn, tables=[_runs, _rows])
 
 
+def _migrate_to_2(conn: Connection) -> None:
+    # Runs remember whether a person approved them (a saved plan is not consent).
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("sendoso_runs")}
+    if "confirmed_at" not in columns:
+        kind = _runs.c.confirmed_at.type.compile(dialect=conn.dialect)
+        conn.execute(sa.text(f"ALTER TABLE sendoso_runs ADD COLUMN confirmed_at {kind}"))
+
+
 # Hand-written rather than Alembic: the ledger lives in the user's own SQLite file or
 # database and must upgrade itself on open, with no migration scripts directory or ini file
 # to ship. Each entry takes the schema from version N-1 to N, inside one transaction.
-_MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_to_1]
+_MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_to_1, _migrate_to_2]
 
 
 @dataclass(frozen=True)
@@ -267,6 +275,7 @@ class LedgerRow:
     recipient: str | None
     name: str | None
     gift_id: str | None
+    dedupe_key: str | None
     request: dict[str, Any] | None
     estimate: Totals | None
     send_id: str | None
@@ -302,6 +311,7 @@ def _row_from(record: sa.Row[Any]) -> LedgerRow:
         recipient=m["recipient"],
         name=m["name"],
         gift_id=m["gift_id"],
+        dedupe_key=m["dedupe_key"],
         request=json.loads(m["request"]) if m["request"] else None,
         estimate=_load_totals(m["estimate"]),
         send_id=m["send_id"],
@@ -332,22 +342,55 @@ def _run_from(record: sa.Row[Any]) -> RunInfo:
     )
 
 
+#: States in which a row's gift went out, or may have.
+_GIFTED = [RowState.SUBMITTED.value, RowState.SUBMITTING.value, RowState.UNKNOWN.value]
+
+
 def _recently_gifted(
     conn: Connection, recipients: Iterable[str], *, since: datetime, exclude_run: str | None
 ) -> set[str]:
     wanted = sorted(set(recipients))
     found: set[str] = set()
-    gifted = [RowState.SUBMITTED.value, RowState.SUBMITTING.value, RowState.UNKNOWN.value]
     for start in range(0, len(wanted), _PAGE):
         query = sa.select(_rows.c.recipient).where(
             _rows.c.recipient.in_(wanted[start : start + _PAGE]),
-            _rows.c.state.in_(gifted),
+            _rows.c.state.in_(_GIFTED),
             _rows.c.submitted_at >= since,
         )
         if exclude_run is not None:
             query = query.where(_rows.c.run_id != exclude_run)
         found.update(conn.execute(query.distinct()).scalars())
     return found
+
+
+def _sent_elsewhere(
+    conn: Connection, dedupe_keys: Iterable[str], *, run_id: str, base_url: str
+) -> dict[str, tuple[str, int]]:
+    """For each key: a row of *another* run to the same host that sent (or may have sent)
+    that recipient that gift, as (run id, row number)."""
+    wanted = sorted(set(dedupe_keys))
+    found: dict[str, tuple[str, int]] = {}
+    for start in range(0, len(wanted), _PAGE):
+        query = (
+            sa.select(_rows.c.dedupe_key, _rows.c.run_id, _rows.c.row_number)
+            .join(_runs, _runs.c.run_id == _rows.c.run_id)
+            .where(
+                _rows.c.dedupe_key.in_(wanted[start : start + _PAGE]),
+                _rows.c.state.in_(_GIFTED),
+                _rows.c.run_id != run_id,
+                _runs.c.base_url == base_url,
+            )
+        )
+        for key, other_run, number in conn.execute(query):
+            found.setdefault(key, (other_run, number))
+    return found
+
+
+def _resent_reason(recipient: str, other: tuple[str, int], number: int) -> str:
+    return (
+        f"{recipient} already got this gift in run {other[0]} (row {other[1]}); "
+        f"--allow-resend sends it again (row {number})"
+    )
 
 
 class PlanWriter:
@@ -380,6 +423,11 @@ class PlanWriter:
         """:meth:`Ledger.recently_gifted`, read inside the planning transaction (on SQLite a
         second connection would wait for this one's write lock)."""
         return _recently_gifted(self._conn, recipients, since=since, exclude_run=exclude_run)
+
+    def sent_elsewhere(
+        self, dedupe_keys: Iterable[str], *, run_id: str, base_url: str
+    ) -> dict[str, tuple[str, int]]:
+        return _sent_elsewhere(self._conn, dedupe_keys, run_id=run_id, base_url=base_url)
 
     def add(self, rows: Sequence[PlannedRow]) -> None:
         if not rows:
@@ -601,6 +649,30 @@ class Ledger:
                     counts[run_id][RowState(state)] = n
         return [(run, counts[run.run_id]) for run in runs]
 
+    def discard_unstarted(self, run_id: str) -> bool:
+        """Delete a run nobody approved and nothing was attempted for (a plan saved at a
+        declined prompt), so it can be planned again; False if it must be kept."""
+        with self._engine.begin() as conn:
+            run = conn.execute(
+                sa.select(_runs.c.confirmed_at).where(_runs.c.run_id == run_id)
+            ).first()
+            if run is None or run.confirmed_at is not None:
+                return False
+            touched = conn.execute(
+                sa.select(sa.func.count()).where(
+                    _rows.c.run_id == run_id,
+                    sa.or_(
+                        _rows.c.attempts > 0,
+                        _rows.c.state.not_in([RowState.PLANNED.value, RowState.SKIPPED.value]),
+                    ),
+                )
+            ).scalar_one()
+            if touched:
+                return False
+            conn.execute(_rows.delete().where(_rows.c.run_id == run_id))
+            conn.execute(_runs.delete().where(_runs.c.run_id == run_id))
+            return True
+
     def confirm(self, run_id: str) -> None:
         """Record that a person approved the run's totals (or passed ``--yes``)."""
         with self._engine.begin() as conn:
@@ -811,12 +883,15 @@ class Ledger:
         *,
         recipient: str | None = None,
         cooldown_since: datetime | None = None,
+        dedupe_key: str | None = None,
+        base_url: str | None = None,
     ) -> RowState | None:
         """Move a planned row to ``submitting`` (the commit that precedes its POST).
 
-        With ``cooldown_since``, first checks, in the same transaction, that no other run
-        has sent the recipient anything since then; if one has, the row is skipped instead.
-        Returns the row's new state, or ``None`` if the caller no longer holds it.
+        First checks, in the same transaction, that no other run to the same host has sent
+        this recipient this gift (``dedupe_key``) or, with ``cooldown_since``, anything since
+        then; if one has, the row is skipped instead. Returns the row's new state, or
+        ``None`` if the caller no longer holds it.
         """
         held_and_planned = _rows.update().where(
             _rows.c.run_id == run_id,
@@ -825,22 +900,36 @@ class Ledger:
             _rows.c.lease_owner == owner,
         )
         with self._engine.begin() as conn:
-            gifted = False
-            if cooldown_since is not None and recipient:
+            skip: tuple[str, str] | None = None
+            if recipient and (cooldown_since is not None or dedupe_key):
                 if self.dialect == "postgresql":
                     # Two runs sending to one recipient at once: one waits for the other's
                     # commit, then sees its send.
                     conn.execute(
                         sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(recipient)))
                     )
-                gifted = bool(
-                    _recently_gifted(conn, [recipient], since=cooldown_since, exclude_run=run_id)
-                )
-            if gifted:
+                if dedupe_key and base_url:
+                    other = _sent_elsewhere(
+                        conn, [dedupe_key], run_id=run_id, base_url=base_url
+                    ).get(dedupe_key)
+                    if other:
+                        skip = ("duplicate", _resent_reason(recipient, other, number))
+                if (
+                    skip is None
+                    and cooldown_since is not None
+                    and _recently_gifted(
+                        conn, [recipient], since=cooldown_since, exclude_run=run_id
+                    )
+                ):
+                    skip = (
+                        "cooldown",
+                        f"{recipient} was sent a gift by another run meanwhile (row {number})",
+                    )
+            if skip is not None:
                 target = RowState.SKIPPED
                 values: dict[str, Any] = {
-                    "skip_kind": "cooldown",
-                    "error": f"{recipient} was sent a gift by another run meanwhile (row {number})",
+                    "skip_kind": skip[0],
+                    "error": skip[1],
                     "lease_owner": None,
                     "lease_expires": None,
                 }
@@ -936,6 +1025,13 @@ class Ledger:
         counting sends whose outcome is unknown or in flight."""
         with self._engine.connect() as conn:
             return _recently_gifted(conn, recipients, since=since, exclude_run=exclude_run)
+
+    def sent_elsewhere(
+        self, dedupe_keys: Iterable[str], *, run_id: str, base_url: str
+    ) -> dict[str, tuple[str, int]]:
+        """Which recipient-and-gift keys another run to the same host already sent."""
+        with self._engine.connect() as conn:
+            return _sent_elsewhere(conn, dedupe_keys, run_id=run_id, base_url=base_url)
 
     def spend(self, run_id: str) -> dict[RowState, Totals]:
         """Estimated spend per state (low, high per currency) over rows that cost money or

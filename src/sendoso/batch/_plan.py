@@ -50,6 +50,10 @@ class RecipientHistory(Protocol):
         self, recipients: Iterable[str], *, since: datetime, exclude_run: str | None = None
     ) -> set[str]: ...
 
+    def sent_elsewhere(
+        self, dedupe_keys: Iterable[str], *, run_id: str, base_url: str
+    ) -> dict[str, tuple[str, int]]: ...
+
 
 class Budget:
     """Spending caps, one per currency (``--max-spend 5000`` or ``--max-spend "4000 GBP"``).
@@ -124,6 +128,9 @@ class PlanOptions:
     metadata: dict[str, str] = field(default_factory=dict)
     budget: Budget | None = None
     cooldown_days: float | None = None
+    allow_resend: bool = False
+    #: The host the run sends to: earlier runs to it count as having sent.
+    base_url: str = ""
 
     def as_options(self) -> dict[str, Any]:
         """What a resumed run must be planned with again, for the ledger's record."""
@@ -134,6 +141,7 @@ class PlanOptions:
             "metadata": self.metadata,
             "max_spend": self.budget.as_options() if self.budget else None,
             "cooldown_days": self.cooldown_days,
+            "allow_resend": self.allow_resend,
         }
 
 
@@ -313,6 +321,11 @@ def plan_rows(
         checked = [_check(row, catalog, gifts, options) for row in chunk]
         keys = [c.planned.dedupe_key for c in checked if c.planned and c.planned.dedupe_key]
         first_row = writer.first_rows(keys)
+        elsewhere: dict[str, tuple[str, int]] = {}
+        if history is not None and not options.allow_resend and options.base_url:
+            elsewhere = history.sent_elsewhere(
+                keys, run_id=options.run_id, base_url=options.base_url
+            )
         recent: set[str] = set()
         if since is not None and history is not None:
             recipients = [
@@ -327,7 +340,7 @@ def plan_rows(
             assert planned is not None
             summary.rows += 1
             if planned.state is RowState.PLANNED:
-                planned = _decide(planned, item, first_row, recent, options)
+                planned = _decide(planned, item, first_row, elsewhere, recent, options)
             if planned.state is RowState.PLANNED:
                 summary.planned += 1
                 summary.per_gift[planned.gift_id or "?"] += 1
@@ -345,6 +358,7 @@ def _decide(
     planned: PlannedRow,
     item: _Checked,
     first_row: dict[str, int],
+    elsewhere: dict[str, tuple[str, int]],
     recent: set[str],
     options: PlanOptions,
 ) -> PlannedRow:
@@ -354,6 +368,14 @@ def _decide(
             planned,
             SkipKind.DUPLICATE,
             f"{planned.recipient} already gets {planned.gift_id} from row {first_row[key]}",
+        )
+    if key in elsewhere:
+        other_run, other_row = elsewhere[key]
+        return _skip(
+            planned,
+            SkipKind.DUPLICATE,
+            f"{planned.recipient} already got {planned.gift_id} in run {other_run} "
+            f"(row {other_row}); --allow-resend sends it again",
         )
     if planned.recipient in recent:
         return _skip(

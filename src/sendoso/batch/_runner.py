@@ -54,6 +54,8 @@ class RunResult:
     message: str
     counts: dict[RowState, int] = field(default_factory=dict)
     sent_now: int = 0
+    #: Moves this process made into each state (what is known when the ledger is not).
+    moved: dict[RowState, int] = field(default_factory=dict)
 
     @property
     def finished(self) -> bool:
@@ -104,6 +106,10 @@ class BatchRunner:
         self.ledger_attempts = ledger_attempts
         self._rejections_in_a_row = 0
         self._cooldown: timedelta | None = None
+        self._allow_resend = False
+        self._base_url = ""
+        #: (row, send id) the API confirmed but the ledger could not record.
+        self.unrecorded: list[tuple[int, str]] = []
         self.idle_poll = idle_poll
         self.owner = new_owner()
         self._on_progress = on_progress
@@ -152,6 +158,8 @@ class BatchRunner:
         info = await self._db(self.ledger.require_run, self.run_id)
         cooldown = info.options.get("cooldown_days")
         self._cooldown = timedelta(days=float(cooldown)) if cooldown else None
+        self._allow_resend = bool(info.options.get("allow_resend"))
+        self._base_url = info.base_url
         # Reading the catalog first also lets a sandbox identify itself, which decides
         # whether rows left in flight may be retried.
         catalog = await self.client.gifts.list()
@@ -181,12 +189,14 @@ class BatchRunner:
                 None if self._end is RunEnd.FINISHED else self._message,
                 finished=self._end is RunEnd.FINISHED,
             )
-        return RunResult(self._end, self._message, counts, self._sent_now)
+        return RunResult(self._end, self._message, counts, self._sent_now, dict(self.moves))
 
     async def _heartbeat(self) -> None:
         while True:
             await anyio.sleep(self.lease_seconds / 3)
-            if self._held:
+            if not self._held:
+                continue
+            try:
                 await self._db(
                     self.ledger.renew,
                     self.run_id,
@@ -194,6 +204,10 @@ class BatchRunner:
                     list(self._held),
                     lease_seconds=self.lease_seconds,
                 )
+            except SQLAlchemyError as exc:
+                # Like a worker's failure: stop claiming, let the sends in flight finish.
+                self._ledger_failed(exc)
+                return
 
     async def _work(self) -> None:
         while not self._stopping:
@@ -221,8 +235,15 @@ class BatchRunner:
         try:
             await self._work()
         except SQLAlchemyError as exc:
-            cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-            self._halt(RunEnd.LEDGER, f"the ledger failed ({type(exc).__name__}: {cause})")
+            self._ledger_failed(exc)
+
+    def _ledger_failed(self, exc: SQLAlchemyError) -> None:
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        message = f"the ledger failed ({type(exc).__name__}: {cause})"
+        if self.unrecorded:
+            sent = ", ".join(f"row {n}: send {send_id}" for n, send_id in self.unrecorded)
+            message += f"; sent but not recorded (settle them once it is back): {sent}"
+        self._halt(RunEnd.LEDGER, message)
 
     def _moved(self, state: RowState, n: int = 1) -> None:
         self.moves[state] += n
@@ -247,6 +268,10 @@ class BatchRunner:
             # the pacer when the process dies was certainly never sent.
             if row.send_key:
                 await anyio.sleep(self.client.pacer.prebook(row.send_key))
+            if self._stopping:
+                # Asked to stop while it waited for its turn: it was never sent.
+                await self._db(self.ledger.release, self.run_id, row.number, self.owner)
+                return
             since = datetime.now(UTC) - self._cooldown if self._cooldown else None
             state = await self._db(
                 self.ledger.begin_send,
@@ -255,7 +280,15 @@ class BatchRunner:
                 self.owner,
                 recipient=row.recipient,
                 cooldown_since=since,
+                dedupe_key=None if self._allow_resend else row.dedupe_key,
+                base_url=self._base_url,
             )
+            if state is None:
+                # Lost, or committed but its acknowledgement lost (then retried): look.
+                current = await self._db(self.ledger.row, self.run_id, row.number)
+                held = current is not None and current.lease_owner == self.owner
+                if held and current is not None and current.state is RowState.SUBMITTING:
+                    state = RowState.SUBMITTING
             if state is not None:
                 self._moved(state)
             if state is not RowState.SUBMITTING:
@@ -289,7 +322,14 @@ class BatchRunner:
         self._rejections_in_a_row = 0
         # The gift exists now: record its id even if the run is being cancelled.
         with anyio.CancelScope(shield=True):
-            if await self._move(row, RowState.SUBMITTED, send_id=send.id, status=send.status):
+            try:
+                moved = await self._move(
+                    row, RowState.SUBMITTED, send_id=send.id, status=send.status
+                )
+            except SQLAlchemyError:
+                self.unrecorded.append((row.number, send.id))
+                raise
+            if moved:
                 self._sent_now += 1
 
     async def _failed(self, row: LedgerRow, exc: SendosoError) -> None:

@@ -198,6 +198,15 @@ def run(
             rich_help_panel=_SAFETY,
         ),
     ] = None,
+    allow_resend: Annotated[
+        bool,
+        typer.Option(
+            "--allow-resend",
+            help="Send even to recipients an earlier run in this ledger already sent the same "
+            "gift (by default they are skipped as duplicates).",
+            rich_help_panel=_SAFETY,
+        ),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -238,6 +247,7 @@ def run(
             metadata=_split_pairs(metadata, "--metadata"),
             max_spend=list(max_spend or []),
             cooldown_days=cooldown,
+            allow_resend=allow_resend,
         )
     except ValueError as exc:
         raise usage_error(str(exc), json_output=json_output) from None
@@ -563,7 +573,7 @@ def _counts_json(counts: dict[RowState, int]) -> dict[str, int]:
 def _run_exit_code(result: RunResult, invalid: int) -> int:
     from sendoso.batch import RowState, RunEnd
 
-    if result.counts.get(RowState.UNKNOWN):
+    if result.counts.get(RowState.UNKNOWN) or result.moved.get(RowState.UNKNOWN):
         return int(ExitCode.AMBIGUOUS)  # first: they need a person, whatever else happened
     if result.end is RunEnd.STOPPED:
         return int(ExitCode.INTERRUPTED)
