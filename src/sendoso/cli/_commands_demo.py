@@ -232,6 +232,10 @@ def _batch_story(out: Console, client: Sendoso, control: SandboxControl, path: P
         assert prepared.summary is not None
         _show_plan(prepared.summary, ledger, "demo", spec, False, dry=False)
         _execute(ledger, make_client, prepared.run, 8, 60.0, False)
+        out.print(
+            "   (This ledger is a throwaway; on your own, `sendoso batch run FILE` keeps one in "
+            "your data directory.)"
+        )
         out.print("\n[bold]8. Track the batch[/bold] on the sandbox's virtual clock")
         for seconds, label in _STEPS:
             control.advance(seconds)
