@@ -5,7 +5,15 @@ once, resumably, within a budget, at the API's pace. See DESIGN.md's send state 
 ``sendoso batch`` commands are a thin skin over.
 """
 
-from sendoso.batch._engine import BatchSpec, Prepared, check_host, dry_run, new_run_id, prepare_run
+from sendoso.batch._engine import (
+    BatchSpec,
+    Prepared,
+    check_host,
+    dry_run,
+    new_run_id,
+    prepare_run,
+    settle_row,
+)
 from sendoso.batch._ledger import (
     SCHEMA_VERSION,
     Ledger,
@@ -64,5 +72,6 @@ __all__ = [
     "prepare_run",
     "refresh_statuses",
     "run_interruptibly",
+    "settle_row",
     "write_report",
 ]

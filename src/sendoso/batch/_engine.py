@@ -18,11 +18,12 @@ from typing import Any, Literal
 from sendoso.batch._ledger import Ledger, LedgerError, RunExistsError, RunInfo
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
 from sendoso.batch._sources import Source
+from sendoso.batch._states import RowState
 from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem, ValidationError
 from sendoso.models import Gift
 
-__all__ = ["BatchSpec", "Prepared", "dry_run", "new_run_id", "prepare_run"]
+__all__ = ["BatchSpec", "Prepared", "dry_run", "new_run_id", "prepare_run", "settle_row"]
 
 _MAX_RUN_ID = 120
 
@@ -214,3 +215,30 @@ def dry_run(
 
 def describe_options(options: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v not in (None, {}, [], "")}
+
+
+def settle_row(ledger: Ledger, run_id: str, number: int, *, send_id: str | None) -> RowState:
+    """Record what a person found in Sendoso for a row left ``unknown``: sent as
+    ``send_id``, or (``None``) not sent, which returns it to ``planned`` for the next resume.
+    Only unknown rows are settled."""
+    ledger.require_run(run_id)
+    current = ledger.row(run_id, number)
+    if current is None:
+        raise LedgerError(f"run {run_id!r} has no row {number}")
+    if current.state is not RowState.UNKNOWN:
+        raise LedgerError(
+            f"row {number} is {current.state.value}, not unknown; only unknown rows are settled"
+        )
+    if send_id is not None:
+        target, moved = (
+            RowState.SUBMITTED,
+            ledger.move(run_id, number, RowState.SUBMITTED, send_id=send_id),
+        )
+    else:
+        target, moved = (
+            RowState.PLANNED,
+            ledger.move(run_id, number, RowState.PLANNED, release=True),
+        )
+    if not moved:
+        raise LedgerError(f"row {number} changed meanwhile; look again with `batch show`")
+    return target

@@ -754,7 +754,7 @@ def settle(
     json_output: JsonFlag = False,
 ) -> None:
     """Settle a row left `unknown`: record what Sendoso shows for it."""
-    from sendoso.batch import LedgerError, RowState
+    from sendoso.batch import RowState, settle_row
 
     if (sent is None) == (not not_sent):
         raise usage_error(
@@ -763,22 +763,7 @@ def settle(
     if sent is not None and not sent.strip():
         raise usage_error("--sent needs the send id", json_output=json_output)
     with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
-        ledger.require_run(run_id)
-        current = ledger.row(run_id, row)
-        if current is None:
-            raise LedgerError(f"run {run_id!r} has no row {row}")
-        if current.state is not RowState.UNKNOWN:
-            raise LedgerError(
-                f"row {row} is {current.state.value}, not unknown; only unknown rows are settled"
-            )
-        if sent is not None:
-            moved = ledger.move(run_id, row, RowState.SUBMITTED, send_id=sent.strip())
-            target = RowState.SUBMITTED
-        else:
-            moved = ledger.move(run_id, row, RowState.PLANNED, release=True)
-            target = RowState.PLANNED
-        if not moved:
-            raise LedgerError(f"row {row} changed meanwhile; look again with `batch show`")
+        target = settle_row(ledger, run_id, row, send_id=sent.strip() if sent else None)
     if json_output:
         print_json({"run_id": run_id, "row": row, "state": target.value, "send_id": sent})
         return
