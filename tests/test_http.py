@@ -335,3 +335,34 @@ def test_a_send_without_a_ticket_books_its_own_slot() -> None:
 
     assert response.status_code == 201
     assert Wait(pytest.approx(0.1)) in log
+
+
+def test_a_rate_limited_send_can_be_handed_back_at_once_with_everyone_paused() -> None:
+    """wait_on_rate_limited_sends=False: a 429 on a send raises after one attempt (the
+    caller requeues it), and the shared pacer still holds every caller back; a read keeps
+    waiting the 429 out as before."""
+    clock = FakeClock()
+    pacer = Pacer(None, clock=clock)
+    send = Call("POST", "/api/v3/sends", kind="send", json={}, idempotency_key="k9")
+    log: list[object] = []
+    with pytest.raises(RateLimitError):
+        drive(
+            flow_for(send, pacer, wait_on_rate_limited_sends=False),
+            answer_with(429, **{"Retry-After": "7"}),
+            log,
+            clock,
+        )
+    assert sum(isinstance(a, Transmit) for a in log) == 1
+    assert pacer.paused_for() == pytest.approx(7.0)
+
+    def read_answer(n: int, spec: Any) -> httpx.Response:
+        status = 429 if n == 0 else 200
+        headers = {"Retry-After": "2"} if n == 0 else {}
+        return httpx.Response(status, headers=headers, request=httpx.Request(spec.method, spec.url))
+
+    response, _ = drive(
+        flow_for(Call("GET", "/api/v3/gifts"), Pacer(None, clock=clock),
+                 wait_on_rate_limited_sends=False),
+        read_answer, clock=clock,
+    )  # fmt: skip
+    assert response.status_code == 200

@@ -54,7 +54,10 @@ class _ClientBase(Generic[_HttpT]):
     ``rate_limit`` is requests per second ("auto": 10/s for the production host, unpaced for
     a loopback sandbox; either is lowered on each 429 to just under the rate that met it);
     ``trust_idempotency`` says whether the server deduplicates on ``Idempotency-Key``
-    (``None``: only the loopback sandbox is trusted). ``http_client`` is
+    (``None``: only the loopback sandbox is trusted). ``wait_on_rate_limited_sends=False``
+    makes a 429 on a send raise :class:`RateLimitError` at once instead of waiting it out
+    (the shared pause still holds every caller back): for callers that requeue sends
+    themselves. ``http_client`` is
     yours to configure and close; otherwise the client makes and closes its own.
     """
 
@@ -71,6 +74,7 @@ class _ClientBase(Generic[_HttpT]):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         rate_limit: float | Auto | None = "auto",
         trust_idempotency: bool | None = None,
+        wait_on_rate_limited_sends: bool = True,
         token_cache: TokenCache | None = None,
         host_profile: HostProfile | None = None,
         http_client: _HttpT | None = None,
@@ -99,7 +103,11 @@ class _ClientBase(Generic[_HttpT]):
             trust_idempotency = host.trusts_idempotency
         self.pacer = Pacer(rate_limit, adaptive=adaptive)
         self._identity = ServerIdentity()
-        self._policy = Policy(max_retries=max_retries, trusts_idempotency=trust_idempotency)
+        self._policy = Policy(
+            max_retries=max_retries,
+            trusts_idempotency=trust_idempotency,
+            wait_on_rate_limited_sends=wait_on_rate_limited_sends,
+        )
         self._tokens = TokenManager(
             base_url=self.base_url,
             client_id=settings.client_id,

@@ -88,6 +88,10 @@ class Policy:
     #: and how many 429s it takes at most (a server saying "retry now" must not loop forever).
     max_rate_limit_wait: float = 300.0
     max_rate_limit_retries: int = 30
+    #: False: a 429 on a send raises RateLimitError at once (everyone sharing the pacer still
+    #: pauses), for a caller that keeps its own durable queue and would rather not hold a
+    #: send "in flight" while it waits (the batch runner).
+    wait_on_rate_limited_sends: bool = True
     #: True/False: the server does / does not deduplicate on Idempotency-Key. None: only if it
     #: identifies itself as the sandbox (see :class:`ServerIdentity`).
     trusts_idempotency: bool | None = False
@@ -240,17 +244,18 @@ def call_flow(
             # server would be hammered.
             wait = asked if asked else policy.backoff(min(throttled, 6))
             throttled += 1
+            if status == 429:
+                # Everyone sharing this client waits, not just this call (the server counts
+                # all of them), even if this call now gives up.
+                pacer.throttled(wait)
             if (
                 throttled > policy.max_rate_limit_retries
                 or rate_limited_for + wait > policy.max_rate_limit_wait
+                or (status == 429 and call.kind == "send" and not policy.wait_on_rate_limited_sends)
             ):
                 raise error_from_response(response, retry_after=wait)
             rate_limited_for += wait
-            if status == 429:
-                # Everyone sharing this client waits, not just this call: the server counts
-                # all of them.
-                pacer.throttled(wait)
-            else:
+            if status != 429:
                 yield Wait(wait)
             _log_wait(call, wait, f"HTTP {status}", attempt + 1)
             continue

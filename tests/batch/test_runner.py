@@ -465,3 +465,28 @@ async def test_stopping_while_rows_wait_for_their_turn_sends_none_of_them(
     counts = ledger.counts("queued")
     assert RowState.SUBMITTING not in counts
     assert counts[RowState.SUBMITTED] == len(sandbox.sends()) <= 2
+
+
+async def test_rate_limited_rows_go_back_to_the_queue_not_to_unknown(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """A tight server limit and a client that hands 429s back: rows return to `planned`
+    while the whole client pauses, the 429s never trip the failure brake, and with no
+    deduplication every row still ends sent exactly once, none unknown."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 60, gift=EGIFT)
+    _plan(ledger, sandbox, path, "limited")
+    sandbox.faults(rate_limit=30)
+
+    result = await _run(
+        ledger,
+        sandbox.async_client(trust_idempotency=False, wait_on_rate_limited_sends=False),
+        "limited",
+        concurrency=16,
+        max_failures_in_a_row=3,
+    )
+
+    assert result.end is RunEnd.FINISHED, result.message
+    assert result.counts == {RowState.SUBMITTED: 60}
+    assert sandbox.stats()["faults"]["rate_limited"] > 0
+    assert result.moved.get(RowState.PLANNED, 0) > 0  # handed back at least once
+    assert set(_keys_on_server(sandbox).values()) == {1}

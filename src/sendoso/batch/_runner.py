@@ -334,7 +334,8 @@ class BatchRunner:
 
     async def _failed(self, row: LedgerRow, exc: SendosoError) -> None:
         verdict = outcome_of(exc, trusted=self.client.trusts_idempotency)
-        if verdict.server_failure or verdict.outcome in (Outcome.NOT_SENT, Outcome.RETRY):
+        # A 429 is the server pacing us, not failing: it never counts towards the brake.
+        if verdict.server_failure or verdict.outcome is Outcome.RETRY:
             self._failures_in_a_row += 1
         outcome = verdict.outcome
         if outcome is Outcome.GIFT_NOT_FOUND:

@@ -26,7 +26,7 @@ from sendoso.cli._output import (
     text,
     usage_error,
 )
-from sendoso.cli._state import state_of
+from sendoso.cli._state import State, state_of
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -279,7 +279,7 @@ def run(
                 ledger.confirm(the_run.run_id)
             code = _execute(
                 ledger,
-                partial(cli_state.async_client, rate_limit=rate),
+                partial(_sending_client, cli_state, rate),
                 the_run,
                 concurrency,
                 lease_seconds,
@@ -318,13 +318,19 @@ def resume(
             console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
         code = _execute(
             ledger,
-            partial(cli_state.async_client, rate_limit=rate),
+            partial(_sending_client, cli_state, rate),
             the_run,
             concurrency,
             lease_seconds,
             json_output,
         )
     raise typer.Exit(code)
+
+
+def _sending_client(cli_state: State, rate: float | None) -> AsyncSendoso:
+    # A 429 puts the row back in the ledger's queue instead of holding it "submitting"
+    # for the whole Retry-After: killed meanwhile, it was certainly never sent.
+    return cli_state.async_client(rate_limit=rate, wait_on_rate_limited_sends=False)
 
 
 def _execute(

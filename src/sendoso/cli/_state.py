@@ -49,12 +49,16 @@ class State:
 
         return sendoso.Sendoso(**self._client_options())
 
-    def async_client(self, *, rate_limit: float | None = None) -> AsyncSendoso:
+    def async_client(
+        self, *, rate_limit: float | None = None, wait_on_rate_limited_sends: bool = True
+    ) -> AsyncSendoso:
         """The async twin of :meth:`client`; ``rate_limit`` (req/s) overrides the host's."""
         import sendoso
 
         return sendoso.AsyncSendoso(
-            **self._client_options(), rate_limit=rate_limit if rate_limit else "auto"
+            **self._client_options(),
+            rate_limit=rate_limit if rate_limit else "auto",
+            wait_on_rate_limited_sends=wait_on_rate_limited_sends,
         )
 
     def _client_options(self) -> dict[str, Any]:
