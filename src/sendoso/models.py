@@ -8,6 +8,7 @@ one pydantic trips on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -33,6 +34,7 @@ __all__ = [
     "SendRequest",
     "SendStatus",
     "ShippingEstimate",
+    "format_totals",
 ]
 
 
@@ -275,9 +277,14 @@ class CostEstimate(BaseModel):
         return self._only()[1]
 
     def __str__(self) -> str:
-        parts = [
-            f"{low:.2f} {currency}" if low == high else f"{low:.2f}\u2013{high:.2f} {currency}"
-            for currency, (low, high) in self.totals().items()
-        ]
-        text = " + ".join(parts)
+        text = format_totals(self.totals())
         return text if self.shipping_known else f"{text} + shipping (rate not published)"
+
+
+def format_totals(totals: Mapping[str, Sequence[Decimal]], *, dash: str = "\u2013") -> str:
+    """``{currency: (low, high)}`` as "45.00\u201360.00 USD + 25.00 GBP"; never summed across
+    currencies. ``dash="-"`` for plain-ASCII output (a CSV cell)."""
+    return " + ".join(
+        f"{low:.2f} {currency}" if low == high else f"{low:.2f}{dash}{high:.2f} {currency}"
+        for currency, (low, high) in totals.items()
+    )

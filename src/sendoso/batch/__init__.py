@@ -27,7 +27,7 @@ from sendoso.batch._ledger import (
     ledger_failures,
 )
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
-from sendoso.batch._report import neutralise, write_report
+from sendoso.batch._report import neutralise, report_record, write_report
 from sendoso.batch._runner import BatchRunner, RunEnd, RunResult, run_interruptibly
 from sendoso.batch._sources import ColumnMapping, Source, SourceError, SourceRow
 from sendoso.batch._states import Outcome, RowState, SkipKind, outcome_of
@@ -71,6 +71,7 @@ __all__ = [
     "plan_rows",
     "prepare_run",
     "refresh_statuses",
+    "report_record",
     "run_interruptibly",
     "settle_row",
     "write_report",

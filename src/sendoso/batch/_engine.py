@@ -140,6 +140,8 @@ def prepare_run(
             _check_resumable(ledger.require_run(run_id), source, base_url, recorded),
             resumed=True,
         )
+    if not summary.planned:
+        ledger.set_note(run_id, None, finished=True)  # nothing can be sent: nothing is open
     return Prepared(ledger.require_run(run_id), resumed=False, summary=summary)
 
 
@@ -211,10 +213,6 @@ def dry_run(
         scratch.close()
         raise
     return summary, scratch, run_id
-
-
-def describe_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if v not in (None, {}, [], "")}
 
 
 def settle_row(ledger: Ledger, run_id: str, number: int, *, send_id: str | None) -> RowState:

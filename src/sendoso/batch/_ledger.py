@@ -63,17 +63,22 @@ class LedgerFailedError(SendosoError):
     """The ledger database failed while in use (locked too long, unreachable, full)."""
 
 
+def describe_failure(exc: sa.exc.SQLAlchemyError) -> str:
+    """A database failure in one line: the driver's own words, no SQL, no parameters
+    (recipients' data)."""
+    cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    return f"the ledger failed ({type(exc).__name__}: {cause})"
+
+
 @contextmanager
 def ledger_failures() -> Iterator[None]:
-    """Turn a database failure into :class:`LedgerFailedError`: one line, no SQL, and no
-    statement parameters (recipients' data)."""
+    """Turn a database failure into :class:`LedgerFailedError`."""
     try:
         yield
     except sa.exc.SQLAlchemyError as exc:
-        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise LedgerFailedError(
-            f"the ledger failed ({type(exc).__name__}: {cause}); nothing recorded is lost: "
-            "once it works again, resume the run"
+            f"{describe_failure(exc)}; nothing recorded is lost: once it works again, "
+            "resume the run"
         ) from None
 
 
@@ -558,6 +563,11 @@ class Ledger:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 _MIGRATIONS[target - 1](conn)
                 conn.execute(_schema.update().values(version=target))
+
+    def threads(self, wanted: int) -> int:
+        """How many threads may use this ledger at once: SQLite takes one writer at a time
+        anyway (more would only queue on its lock); a server takes a few."""
+        return 1 if self.dialect == "sqlite" else max(1, min(wanted, 4))
 
     @property
     def schema_version(self) -> int:

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from sendoso.batch._ledger import Ledger, LedgerRow, Totals
+from sendoso.batch._ledger import Ledger, LedgerRow
 from sendoso.errors import FieldProblem, ValidationError
+from sendoso.models import format_totals
 
 __all__ = ["REPORT_COLUMNS", "neutralise", "report_record", "write_report"]
 
@@ -38,15 +39,6 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
-def format_totals(totals: Totals | None) -> str:
-    if not totals:
-        return ""
-    return " + ".join(
-        f"{low:.2f} {cur}" if low == high else f"{low:.2f}-{high:.2f} {cur}"
-        for cur, (low, high) in totals.items()
-    )
-
-
 def report_record(row: LedgerRow) -> dict[str, Any]:
     return {
         "row": row.number,
@@ -68,7 +60,7 @@ def report_record(row: LedgerRow) -> dict[str, Any]:
 
 def _csv_cells(row: LedgerRow) -> list[str]:
     record = report_record(row)
-    record["estimate"] = format_totals(row.estimate)
+    record["estimate"] = format_totals(row.estimate or {}, dash="-")
     return [neutralise("" if record[c] is None else str(record[c])) for c in REPORT_COLUMNS]
 
 

@@ -29,7 +29,7 @@ import anyio.to_thread
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from sendoso import AsyncSendoso
-from sendoso.batch._ledger import Ledger, LedgerRow, new_owner
+from sendoso.batch._ledger import Ledger, LedgerRow, describe_failure, new_owner
 from sendoso.batch._states import Outcome, RowState, outcome_of
 from sendoso.errors import SendosoError
 from sendoso.models import SendRequest
@@ -56,10 +56,6 @@ class RunResult:
     sent_now: int = 0
     #: Moves this process made into each state (what is known when the ledger is not).
     moved: dict[RowState, int] = field(default_factory=dict)
-
-    @property
-    def finished(self) -> bool:
-        return self.end is RunEnd.FINISHED
 
 
 def settle_hint(run_id: str, number: int) -> str:
@@ -113,10 +109,7 @@ class BatchRunner:
         self.idle_poll = idle_poll
         self.owner = new_owner()
         self._on_progress = on_progress
-        # SQLite takes one writer at a time anyway; more threads would only queue on its lock.
-        self._ledger_limiter = anyio.CapacityLimiter(
-            1 if ledger.dialect == "sqlite" else min(concurrency, 4)
-        )
+        self._ledger_limiter = anyio.CapacityLimiter(ledger.threads(concurrency))
         self._held: set[int] = set()
         self._stopping = False
         self._end: RunEnd | None = None
@@ -162,8 +155,7 @@ class BatchRunner:
         self._base_url = info.base_url
         # Reading the catalog first also lets a sandbox identify itself, which decides
         # whether rows left in flight may be retried.
-        catalog = await self.client.gifts.list()
-        self._catalog_ids = {gift.id for gift in catalog}
+        await self.client.gifts.list()
         await self._db(self.ledger.release_dead_leases, self.run_id)
         try:
             async with anyio.create_task_group() as tasks:
@@ -238,8 +230,7 @@ class BatchRunner:
             self._ledger_failed(exc)
 
     def _ledger_failed(self, exc: SQLAlchemyError) -> None:
-        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-        message = f"the ledger failed ({type(exc).__name__}: {cause})"
+        message = describe_failure(exc)
         if self.unrecorded:
             sent = ", ".join(f"row {n}: send {send_id}" for n, send_id in self.unrecorded)
             message += f"; sent but not recorded (settle them once it is back): {sent}"

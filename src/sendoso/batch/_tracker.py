@@ -54,7 +54,7 @@ async def refresh_statuses(
     """Ask the API for every submitted, not yet final send of the run; store the answers."""
     ledger.require_run(run_id)
     result = RefreshResult()
-    limiter = anyio.CapacityLimiter(1 if ledger.dialect == "sqlite" else 4)
+    limiter = anyio.CapacityLimiter(ledger.threads(concurrency))
     send_rows, receive_rows = anyio.create_memory_object_stream[LedgerRow](concurrency * 2)
 
     async def feed() -> None:

@@ -6,7 +6,7 @@ machine, recovery) is a library call; this module parses flags and renders resul
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -17,11 +17,12 @@ import typer
 from sendoso.cli._exit import ExitCode, guard
 from sendoso.cli._output import (
     JsonFlag,
+    confirm_or_exit,
     console,
     error_console,
     kv_table,
+    parse_pairs,
     print_json,
-    simple_error,
     stdin_is_interactive,
     text,
     usage_error,
@@ -29,6 +30,8 @@ from sendoso.cli._output import (
 from sendoso.cli._state import State, state_of
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from rich.table import Table
 
     from sendoso import AsyncSendoso
@@ -105,18 +108,6 @@ def _open_ledger(url: str | None) -> Iterator[Ledger]:
 
     with ledger_failures(), Ledger(url) as ledger:
         yield ledger
-
-
-def _split_pairs(pairs: list[str] | None, flag: str) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"{flag} {pair[:60]!r} is not KEY=VALUE")
-        if key.strip() in result:
-            raise ValueError(f"{flag} {key.strip()!r} is given more than once")
-        result[key.strip()] = value.strip()
-    return result
 
 
 @batch_app.command("run")
@@ -237,14 +228,14 @@ def run(
         spec = BatchSpec(
             path=str(file),
             run_id=run_id,
-            mapping=_split_pairs(mapping, "--map"),
+            mapping=parse_pairs(mapping or [], "--map", strip_values=True),
             format=_format(input_format),
             encoding=encoding,
             delimiter=delimiter,
             gift_id=gift_id,
             variant_id=variant_id,
             message_template=message_template,
-            metadata=_split_pairs(metadata, "--metadata"),
+            metadata=parse_pairs(metadata or [], "--metadata", strip_values=True),
             max_spend=list(max_spend or []),
             cooldown_days=cooldown,
             allow_resend=allow_resend,
@@ -436,7 +427,7 @@ def _show_plan(
     *,
     dry: bool,
 ) -> None:
-    from sendoso.batch import RowState
+    from sendoso.batch import RowState, report_record
 
     skipped_rows = ledger.rows(run_id, states=[RowState.SKIPPED])
     if json_output and not dry:
@@ -447,7 +438,7 @@ def _show_plan(
                 "dry_run": True,
                 "run_id": run_id,
                 **_summary_json(summary),
-                "skipped_rows": [_row_json(r) for r in skipped_rows],
+                "skipped_rows": [report_record(r) for r in skipped_rows],
             }
         )
         return
@@ -487,14 +478,10 @@ def _summary_json(summary: PlanSummary) -> dict[str, Any]:
     }
 
 
-def _estimate_text(estimate: dict[str, list[Any]] | dict[str, tuple[Any, Any]]) -> str:
-    return (
-        " + ".join(
-            f"{low:.2f} {cur}" if low == high else f"{low:.2f}\u2013{high:.2f} {cur}"
-            for cur, (low, high) in estimate.items()
-        )
-        or "0"
-    )
+def _estimate_text(estimate: Mapping[str, Sequence[Decimal]]) -> str:
+    from sendoso.models import format_totals
+
+    return format_totals(estimate) or "0"
 
 
 def _plan_table(summary: PlanSummary, run_id: str, spec: Any, *, dry: bool) -> Table:
@@ -531,12 +518,6 @@ def _row_cells(row: LedgerRow) -> list[str]:
     return [str(row.number), text(row.recipient or ""), state, text(sent), text(row.error or "")]
 
 
-def _row_json(row: LedgerRow) -> dict[str, Any]:
-    from sendoso.batch._report import report_record
-
-    return report_record(row)
-
-
 def _plan_exit_code(summary: PlanSummary) -> int:
     return int(ExitCode.USAGE) if summary.skipped.get("invalid") else int(ExitCode.OK)
 
@@ -545,24 +526,18 @@ def _confirm(ledger: Ledger, run_id: str, *, json_output: bool) -> None:
     from sendoso.batch import RowState
 
     later = f"nothing was sent; the plan is saved: `sendoso batch resume {run_id}` sends it"
-    if not stdin_is_interactive():
-        raise usage_error(
-            f"confirmation needed but stdin is not a terminal; pass --yes. ({later})",
-            json_output=json_output,
-        )
     planned = ledger.counts(run_id).get(RowState.PLANNED, 0)
     estimate = _estimate_text(ledger.spend(run_id).get(RowState.PLANNED, {}))
-    question = f"Send {planned} gifts for about {estimate}?"
-    try:
-        confirmed = typer.confirm(question, default=False, err=json_output)
-    except typer.Abort:
-        confirmed = False
-    if not confirmed:
-        raise simple_error("Cancelled", later, int(ExitCode.INTERRUPTED), json_output=json_output)
+    confirm_or_exit(
+        f"Send {planned} gifts for about {estimate}?",
+        interactive=stdin_is_interactive(),
+        not_interactive=f"confirmation needed but stdin is not a terminal; pass --yes. ({later})",
+        cancelled=later,
+        json_output=json_output,
+    )
 
 
 def _finish_empty(ledger: Ledger, the_run: RunInfo, json_output: bool) -> None:
-    ledger.set_note(the_run.run_id, None, finished=True)
     counts = ledger.counts(the_run.run_id)
     if json_output:
         print_json({"run_id": the_run.run_id, "end": "finished", "counts": _counts_json(counts)})
@@ -691,7 +666,7 @@ def show(
     json_output: JsonFlag = False,
 ) -> None:
     """Show a run: its options, counts per state and per status, and its rows."""
-    from sendoso.batch import RowState
+    from sendoso.batch import RowState, report_record
 
     states = None
     if state is not None:
@@ -721,7 +696,7 @@ def show(
                 "note": the_run.note,
                 "counts": _counts_json(counts),
                 "statuses": statuses,
-                "rows": [_row_json(r) for r in rows],
+                "rows": [report_record(r) for r in rows],
             }
         )
         return

@@ -9,8 +9,10 @@ import typer
 from sendoso.cli._exit import ExitCode, guard
 from sendoso.cli._output import (
     JsonFlag,
+    confirm_or_exit,
     console,
     kv_table,
+    parse_pairs,
     print_json,
     send_table,
     simple_error,
@@ -35,17 +37,8 @@ def _opt(help: str, panel: str, metavar: str = "TEXT") -> Any:
 
 
 def parse_metadata(pairs: list[str]) -> dict[str, str]:
-    """``KEY=VALUE`` flags as a dict; raises ``ValueError`` naming the malformed one."""
-    metadata: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep:
-            shown = pair if len(pair) <= 60 else pair[:57] + "..."
-            raise ValueError(f"--metadata {shown!r} is not KEY=VALUE")
-        if key.strip() in metadata:
-            raise ValueError(f"--metadata key {key.strip()!r} is given more than once")
-        metadata[key.strip()] = value
-    return metadata
+    """``--metadata KEY=VALUE`` flags as a dict (values kept as typed)."""
+    return parse_pairs(pairs, "--metadata")
 
 
 def send(
@@ -223,24 +216,14 @@ def _plan_json(
 def _confirm(
     gift: Gift, request: SendRequest, estimate: CostEstimate, *, json_output: bool
 ) -> None:
-    if not stdin_is_interactive():
-        raise usage_error(
-            "not sent: confirmation needed but stdin is not a terminal; "
-            "pass --yes to send without asking (or --dry-run to check only)",
-            json_output=json_output,
-        )
-    question = f"Send {gift.name} to {request.email} for about {estimate}?"
-    try:
-        confirmed = typer.confirm(question, default=False, err=json_output)
-    except typer.Abort:
-        confirmed = False
-    if not confirmed:
-        raise simple_error(
-            "Cancelled",
-            "cancelled at the confirmation prompt; nothing was sent",
-            int(ExitCode.INTERRUPTED),
-            json_output=json_output,
-        )
+    confirm_or_exit(
+        f"Send {gift.name} to {request.email} for about {estimate}?",
+        interactive=stdin_is_interactive(),
+        not_interactive="not sent: confirmation needed but stdin is not a terminal; "
+        "pass --yes to send without asking (or --dry-run to check only)",
+        cancelled="cancelled at the confirmation prompt; nothing was sent",
+        json_output=json_output,
+    )
 
 
 def _interrupted_while_sending(key: str, *, retry_safe: bool, json_output: bool) -> typer.Exit:

@@ -357,6 +357,39 @@ def usage_error(message: str, *, json_output: bool) -> typer.Exit:
     return simple_error("UsageError", message, int(ExitCode.USAGE), json_output=json_output)
 
 
+def parse_pairs(pairs: list[str], flag: str, *, strip_values: bool = False) -> dict[str, str]:
+    """``KEY=VALUE`` flags as a dict; raises ``ValueError`` naming the malformed one."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            shown = pair if len(pair) <= 60 else pair[:57] + "..."
+            raise ValueError(f"{flag} {shown!r} is not KEY=VALUE")
+        if key.strip() in result:
+            raise ValueError(f"{flag} key {key.strip()!r} is given more than once")
+        result[key.strip()] = value.strip() if strip_values else value
+    return result
+
+
+def confirm_or_exit(
+    question: str, *, interactive: bool, not_interactive: str, cancelled: str, json_output: bool
+) -> None:
+    """Ask ``question`` (default no); without a terminal, or on "no", exit having sent
+    nothing: 2 (pass --yes) or 130 (declined)."""
+    from sendoso.cli._exit import ExitCode
+
+    if not interactive:
+        raise usage_error(not_interactive, json_output=json_output)
+    try:
+        confirmed = typer.confirm(question, default=False, err=json_output)
+    except typer.Abort:
+        confirmed = False
+    if not confirmed:
+        raise simple_error(
+            "Cancelled", cancelled, int(ExitCode.INTERRUPTED), json_output=json_output
+        )
+
+
 def stdin_is_interactive() -> bool:
     try:
         return sys.stdin.isatty()
