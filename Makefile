@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format unit clean
+.PHONY: setup demo test lint format unit bench chaos clean
 
 setup: $(STAMP)
 
@@ -18,18 +18,26 @@ demo: setup
 	$(BIN)/sendoso demo --recipients examples/recipients.csv
 
 lint: setup
-	$(BIN)/ruff format --check src tests
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests benchmarks chaos scripts
+	$(BIN)/ruff check src tests benchmarks chaos scripts
 	$(BIN)/mypy --strict src
 
 format: setup
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests benchmarks chaos scripts
+	$(BIN)/ruff check --fix src tests benchmarks chaos scripts
 
 unit: setup
 	$(BIN)/pytest -q
 
 test: lint unit
+
+# Figures against baselines measured in the same run; writes benchmarks/RESULTS.md.
+bench: setup
+	$(BIN)/python -m benchmarks
+
+# Kill-and-resume runs under injected faults; prints the seed so a failure can be replayed.
+chaos: setup
+	$(BIN)/python -m chaos
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -110,3 +110,19 @@ def test_no_file_is_fine(tmp_path: Path) -> None:
     settings = load_settings(path=tmp_path / "missing.toml", environ={})
     assert settings.base_url == "https://app.sendoso.com"
     assert settings.client_id is None
+
+
+@pytest.mark.parametrize("written", ["987654321987654", '["s3cr3t-in-a-list"]', "{ v = 'x1y2z3' }"])
+def test_a_secret_of_the_wrong_type_is_refused_without_being_shown(
+    tmp_path: Path, written: str
+) -> None:
+    """pydantic's message quoted the bad input: a secret written unquoted (a TOML number) or
+    as a list reached the error, and so the CLI's stderr and --json."""
+    text = f'default_profile = "p"\n[profiles.p]\nclient_id = "abc"\nclient_secret = {written}\n'
+    path = write_config(tmp_path, text=text)
+    with pytest.raises(ConfigurationError, match="client_secret is invalid") as caught:
+        load_settings(path=path, environ={})
+    message = str(caught.value)
+    for fragment in ("987654321987654", "s3cr3t-in-a-list", "x1y2z3"):
+        assert fragment not in message
+    assert "quote it" in message

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -21,11 +23,15 @@ from typing import Any, Protocol
 import httpx
 from pydantic import SecretStr
 
-from sendoso._http import BearerToken, Call
+from sendoso._http import BearerToken, Call, response_json
 from sendoso._profile import HostProfile
 from sendoso.errors import ResponseParseError
 
 __all__ = ["AccessToken", "FileTokenCache", "TokenCache", "TokenInfo", "TokenManager"]
+
+_TOKEN_CHARS = re.compile(r"[\x21-\x7e]+")
+_MAX_TOKEN_LENGTH = 8192
+_MAX_TOKEN_TTL = 366 * 86400.0
 
 
 @dataclass(frozen=True)
@@ -81,14 +87,19 @@ class FileTokenCache:
         path = self.path_for(key)
         try:
             data = json.loads(path.read_text("utf-8"))
-            return AccessToken(
+            token = AccessToken(
                 value=str(data["access_token"]),
                 expires_at=float(data["expires_at"]),
                 token_type=str(data.get("token_type", "Bearer")),
                 lifetime=float(data.get("lifetime", 7200.0)),
             )
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, OverflowError, RecursionError):
             return None
+        # A damaged or doctored file is a cache miss, never a crash.
+        usable = _TOKEN_CHARS.fullmatch(token.value) and all(
+            math.isfinite(n) and 0 < n < 1e11 for n in (token.expires_at, token.lifetime)
+        )
+        return token if usable else None
 
     def save(self, key: str, token: AccessToken) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -194,10 +205,22 @@ class TokenManager:
             raise ResponseParseError(
                 "token response has no access_token", status_code=response.status_code
             )
+        if len(value) > _MAX_TOKEN_LENGTH or not _TOKEN_CHARS.fullmatch(value):
+            # It goes into an Authorization header: a newline or a non-ASCII character would
+            # fail there, later and more confusingly (and the value is never shown).
+            raise ResponseParseError(
+                "token response's access_token is not a usable bearer token "
+                "(printable ASCII, no spaces, at most 8 KB)",
+                status_code=response.status_code,
+            )
         try:
             ttl = float(data.get("expires_in", self._profile.default_token_ttl))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             ttl = self._profile.default_token_ttl
+        if not math.isfinite(ttl) or ttl <= 0:
+            ttl = self._profile.default_token_ttl
+        # An expiry past any datetime (1e308 s) would break TokenInfo; nobody issues a year.
+        ttl = min(ttl, _MAX_TOKEN_TTL)
         token = AccessToken(
             value=value,
             expires_at=time.time() + ttl,
@@ -213,12 +236,15 @@ class TokenManager:
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any]:
+    why = "it is not a JSON object"
     try:
-        data = response.json()
-    except ValueError:
+        data = response_json(response)
+    except ValueError as exc:
         data = None
+        if str(exc).startswith("the body"):
+            why = str(exc)
     if not isinstance(data, dict):
         raise ResponseParseError(
-            "token response is not a JSON object", status_code=response.status_code
+            f"could not read the token response: {why}", status_code=response.status_code
         )
     return data

@@ -30,6 +30,7 @@ from typing import Any
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import ValidationError as PydanticValidationError
 
 from sendoso._profile import DEFAULT_BASE_URL
 from sendoso.errors import ConfigurationError
@@ -155,5 +156,14 @@ def load_settings(
     merged: dict[str, Any] = {**identity, **tuning, **chosen_by_flags}
     try:
         return Settings(profile=chosen, **merged)
-    except ValueError as exc:
-        raise ConfigurationError(f"invalid settings in profile {chosen!r}: {exc}") from None
+    except PydanticValidationError as exc:
+        # Not str(exc): pydantic quotes each bad input, and a client secret written unquoted
+        # (a number in TOML) or as a list would be printed whole.
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc'])} is invalid ({error['msg']})"
+            for error in exc.errors()
+        )
+        hint = " (quote it in the TOML file)" if "client_secret" in problems else ""
+        raise ConfigurationError(
+            f"invalid settings in profile {chosen!r}: {problems}{hint}"
+        ) from None

@@ -15,6 +15,7 @@ library would only see exceptions.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Generator, Mapping
@@ -45,8 +46,11 @@ __all__ = [
     "ServerIdentity",
     "Transmit",
     "Wait",
+    "aread_capped",
     "call_flow",
     "error_from_response",
+    "read_capped",
+    "response_json",
     "retry_after_seconds",
 ]
 
@@ -92,6 +96,9 @@ class Policy:
     #: pauses), for a caller that keeps its own durable queue and would rather not hold a
     #: send "in flight" while it waits (the batch runner).
     wait_on_rate_limited_sends: bool = True
+    #: Most of a response body that is read (after decompression); a longer one is cut there
+    #: and so fails to parse, rather than filling memory (see :func:`read_capped`).
+    max_response_bytes: int = 10 * 1024 * 1024
     #: True/False: the server does / does not deduplicate on Idempotency-Key. None: only if it
     #: identifies itself as the sandbox (see :class:`ServerIdentity`).
     trusts_idempotency: bool | None = False
@@ -327,14 +334,99 @@ def _has_request(exc: httpx.RequestError) -> bool:
     return True
 
 
+#: Set in ``response.extensions`` when the body was cut at ``Policy.max_response_bytes``.
+TRUNCATED = "sendoso.truncated"
+
+
+def _fits(response: httpx.Response, limit: int) -> bool:
+    """Whether the body is known to fit before reading it: a plain Content-Length within the
+    limit (a compressed body may inflate past it, so only identity encoding counts)."""
+    length = response.headers.get("content-length", "")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    return length.isdigit() and int(length) <= limit and encoding in ("", "identity")
+
+
+def _rebuilt(response: httpx.Response, body: bytes, *, truncated: bool) -> httpx.Response:
+    # The body is already decoded: drop the encoding, or reading it again would decode twice.
+    headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() != "content-encoding"]
+    extensions = {**response.extensions, TRUNCATED: truncated}
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions=extensions,
+    )
+
+
+def read_capped(response: httpx.Response, limit: int) -> httpx.Response:
+    """A streamed response with its body read, at most ``limit`` bytes of it; closes it.
+
+    A read error (cut connection, bad compression) propagates as the ``httpx.RequestError``
+    it is, to be judged like any transport failure.
+    """
+    try:
+        if _fits(response, limit):
+            response.read()
+            return response
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > limit:
+                return _rebuilt(response, bytes(body[:limit]), truncated=True)
+        return _rebuilt(response, bytes(body), truncated=False)
+    finally:
+        response.close()
+
+
+async def aread_capped(response: httpx.Response, limit: int) -> httpx.Response:
+    """The async twin of :func:`read_capped`."""
+    try:
+        if _fits(response, limit):
+            await response.aread()
+            return response
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                return _rebuilt(response, bytes(body[:limit]), truncated=True)
+        return _rebuilt(response, bytes(body), truncated=False)
+    finally:
+        await response.aclose()
+
+
+def response_json(response: httpx.Response) -> Any:
+    """The body as JSON; ``ValueError`` saying why when it is not usable as such (not JSON,
+    not UTF-8, nested too deeply to parse, or cut at the size limit)."""
+    if response.extensions.get(TRUNCATED):
+        raise ValueError("the body is larger than this client reads")
+    try:
+        return response.json()
+    except RecursionError:
+        raise ValueError("the body is nested too deeply to parse") from None
+
+
 def _request_id(response: httpx.Response) -> str | None:
     return response.headers.get("x-request-id") or None
 
 
+#: Longest wait taken from a server's header; a longer one is shortened to this.
+MAX_RETRY_AFTER = 86400.0
+
+
 def retry_after_seconds(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
     """How long the server asked us to wait: ``Retry-After`` (seconds or an HTTP-date), else
-    ``X-Rate-Limit-Reset`` (seconds, or an epoch timestamp); None if neither is usable."""
-    now = time.time() if now is None else now
+    ``X-Rate-Limit-Reset`` (seconds, or an epoch timestamp); None if neither is usable.
+    At most :data:`MAX_RETRY_AFTER`."""
+    seconds = _asked_wait(headers, time.time() if now is None else now)
+    # "inf" or "1e400" would pause every caller of the client forever (and time.sleep raises
+    # on infinity): taken as "very long", which the policy then refuses to wait for.
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(seconds, MAX_RETRY_AFTER)
+
+
+def _asked_wait(headers: Mapping[str, str], now: float) -> float | None:
     value = headers.get("retry-after")
     if value:
         value = value.strip()
@@ -373,7 +465,7 @@ def error_from_response(
     message: str | None = None
     details: list[FieldProblem] = []
     try:
-        body: Any = response.json()
+        body: Any = response_json(response)
     except ValueError:
         body = None
     request_id = _request_id(response)

@@ -73,8 +73,9 @@ class ShippingEstimate(_Lenient):
     """What shipping one item is expected to cost, from the item's origin country."""
 
     origin_country: str = "US"
-    domestic: Decimal
-    international: Decimal
+    # Costs from the server feed budgets: a negative one would make room for more sends.
+    domestic: Decimal = Field(ge=0)
+    international: Decimal = Field(ge=0)
 
 
 class GiftVariant(_Lenient):
@@ -87,10 +88,10 @@ class GiftVariant(_Lenient):
 class Gift(_Lenient):
     """One catalog item."""
 
-    id: str
+    id: str = Field(min_length=1)
     name: str
     category: str
-    price: Decimal
+    price: Decimal = Field(ge=0)
     currency: str = "USD"
     requires_address: bool = False
     #: ISO 3166-1 alpha-2 codes; ``None`` means no restriction is published.
@@ -181,15 +182,15 @@ class CostRange(_Lenient):
     """A low-high amount in one currency (a cost may list several)."""
 
     currency: str = "USD"
-    low: Decimal
-    high: Decimal
+    low: Decimal = Field(ge=0)
+    high: Decimal = Field(ge=0)
 
 
 class Send(_Lenient):
     """A send as the API reports it."""
 
-    id: str
-    status: str
+    id: str = Field(min_length=1)
+    status: str = Field(min_length=1)
     gift_id: str | None = None
     variant_id: str | None = None
     email: str | None = None

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -21,11 +22,14 @@ import sqlalchemy as sa
 
 from sendoso.batch._ledger import (
     SCHEMA_VERSION,
+    Approval,
+    ApprovalState,
     Ledger,
     LedgerError,
     PlannedRow,
     RunExistsError,
     RunInfo,
+    SendAdmission,
     Totals,
     new_owner,
 )
@@ -945,8 +949,132 @@ def test_a_ledger_of_schema_1_is_migrated_on_open(tmp_path: Path) -> None:
     db.close()
 
     with Ledger(f"sqlite:///{path}") as ledger:
-        assert ledger.schema_version == 2
+        assert ledger.schema_version == SCHEMA_VERSION
         assert ledger.require_run("run-1").confirmed_at is None
         ledger.confirm("run-1")
         assert ledger.require_run("run-1").confirmed_at is not None
         assert ledger.counts("run-1") == {S.PLANNED: 2}
+
+
+def test_a_ledger_of_schema_2_is_migrated_to_3_with_an_approvals_table(tmp_path: Path) -> None:
+    """A ledger from before the MCP server gains the approvals table, keeps its runs and rows,
+    and says schema 3."""
+    import sqlite3
+
+    path = tmp_path / "v2.db"
+    with Ledger(f"sqlite:///{path}") as ledger:
+        planned_run(ledger, 2)
+        ledger.confirm("run-1")
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE sendoso_approvals")
+    db.execute("UPDATE sendoso_schema SET version = 2")
+    db.commit()
+    db.close()
+
+    with Ledger(f"sqlite:///{path}") as ledger:
+        assert ledger.schema_version == 3 == SCHEMA_VERSION
+        assert ledger.counts("run-1") == {S.PLANNED: 2}
+        assert ledger.require_run("run-1").confirmed_at is not None
+        assert ledger.approvals() == []
+        recorded, new = ledger.add_approval(
+            Approval(approval_id="apr_1", run_id="run-1", send_key="k1", request={"a": 1})
+        )
+        assert new
+        assert recorded.state is ApprovalState.PENDING
+        assert_utc(recorded.created_at)
+
+
+def _mcp_run(ledger: Ledger, run_id: str = "mcp-1") -> None:
+    ledger.ensure_run(RunInfo(run_id=run_id, base_url=BASE_URL, source="mcp"))
+
+
+class _OverCap(Exception):
+    pass
+
+
+def test_rows_added_one_at_a_time_are_admitted_atomically(ledger: Ledger) -> None:
+    """Eight threads add a $10 send each under a $50 cap read inside the adding
+    transaction: exactly five get in, numbered 1 to 5, and the run counts them."""
+    _mcp_run(ledger)
+    cost: Totals = {"USD": (Decimal(10), Decimal(10))}
+
+    def admit(view: SendAdmission) -> None:
+        spent = view.spend(source="mcp").get("USD", (Decimal(0), Decimal(0)))[1]
+        if spent + 10 > 50:
+            raise _OverCap
+
+    added: list[int] = []
+    refused: list[int] = []
+
+    def add(i: int) -> None:
+        row = replace(planned(0, run_id="mcp-1", estimate=cost), send_key=f"mcp_{i}")
+        try:
+            added.append(
+                ledger.add_row(
+                    "mcp-1", row, owner=new_owner(), lease_seconds=LONG_LEASE, admit=admit
+                ).number
+            )
+        except _OverCap:
+            refused.append(i)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(added) == [1, 2, 3, 4, 5]
+    assert len(refused) == 3
+    assert ledger.require_run("mcp-1").rows_total == 5
+    # A batch run's spend is not the MCP server's.
+    make_run(ledger, [planned(2, estimate=cost)])
+    with ledger._engine.connect() as conn:
+        view = SendAdmission(conn, "mcp-1")
+        assert view.spend(source="mcp")["USD"][1] == 50
+        assert view.spend(source="batch")["USD"][1] == 10
+
+
+def test_an_approval_is_decided_once(ledger: Ledger) -> None:
+    """The same key is held once; a rejected approval cannot become a row, and the failed
+    attempt adds nothing."""
+    _mcp_run(ledger)
+    first, new = ledger.add_approval(
+        Approval(approval_id="apr_1", run_id="mcp-1", send_key="mcp_k", request={"x": 1})
+    )
+    again, again_new = ledger.add_approval(
+        Approval(approval_id="apr_2", run_id="mcp-1", send_key="mcp_k", request={"x": 1})
+    )
+    assert new
+    assert not again_new
+    assert again.approval_id == first.approval_id == "apr_1"
+    assert [a.approval_id for a in ledger.approvals(state=ApprovalState.PENDING)] == ["apr_1"]
+    rejected = ledger.reject_approval("apr_1", "no")
+    assert (rejected.state, rejected.note) == (ApprovalState.REJECTED, "no")
+    with pytest.raises(LedgerError, match="already rejected"):
+        ledger.reject_approval("apr_1", None)
+    with pytest.raises(LedgerError, match="no longer pending"):
+        ledger.add_row(
+            "mcp-1",
+            replace(planned(0, run_id="mcp-1"), send_key="mcp_k"),
+            owner=new_owner(),
+            lease_seconds=LONG_LEASE,
+            approval_id="apr_1",
+        )
+    assert ledger.counts("mcp-1") == {}
+    with pytest.raises(LedgerError, match="no approval"):
+        ledger.reject_approval("apr_nope", None)
+
+
+def test_claim_row_takes_a_dead_owners_row_but_not_a_live_ones(ledger: Ledger) -> None:
+    _mcp_run(ledger)
+    live = new_owner()
+    row = ledger.add_row("mcp-1", planned(0, run_id="mcp-1"), owner=live, lease_seconds=LONG_LEASE)
+    assert row.lease_owner == live
+    assert ledger.claim_row("mcp-1", row.number, new_owner(), lease_seconds=LONG_LEASE) is None
+    dead = f"{live.split(':')[0]}:{dead_pid()}:deadbeef"
+    assert ledger.claim_row("mcp-1", row.number, live, lease_seconds=LONG_LEASE) is not None
+    ledger.release("mcp-1", row.number, live)
+    assert ledger.claim_row("mcp-1", row.number, dead, lease_seconds=LONG_LEASE) is not None
+    taken = ledger.claim_row("mcp-1", row.number, live, lease_seconds=LONG_LEASE)
+    assert taken is not None
+    assert taken.lease_owner == live
+    assert ledger.row_by_key(row.send_key or "") == ledger.row("mcp-1", row.number)

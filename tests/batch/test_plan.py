@@ -17,7 +17,7 @@ from tests.conftest import Sandbox
 from sendoso.batch._engine import BatchSpec, check_host, dry_run, prepare_run
 from sendoso.batch._ledger import Ledger, LedgerError, LedgerRow, PlannedRow, RunInfo
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows, send_key_for
-from sendoso.batch._sources import Source
+from sendoso.batch._sources import Source, SourceRow
 from sendoso.batch._states import RowState
 from sendoso.batch._template import MessageTemplate, TemplateError
 from sendoso.errors import ValidationError
@@ -922,3 +922,42 @@ def test_recipients_sent_the_same_gift_by_an_earlier_run_are_skipped(
     assert resend.planned == 2
     elsewhere, _ = plan(path, catalog, history=history, base_url="https://api.sendoso.com")
     assert elsewhere.planned == 2
+
+
+def plan_source_rows(rows: Sequence[SourceRow], catalog: Sequence[Gift]) -> dict[int, LedgerRow]:
+    """Plan rows a library caller built by hand into a throwaway ledger."""
+    with Ledger("sqlite://") as scratch:
+        with scratch.new_run(RunInfo("run-1", BASE_URL)) as writer:
+            plan_rows(rows, catalog, PlanOptions(run_id="run-1"), writer)
+        return {row.number: row for row in scratch.rows("run-1")}
+
+
+def test_an_egift_rows_address_with_an_unknown_part_is_still_reported(
+    catalog: list[Gift],
+) -> None:
+    """Dropping an eGift's address early (to save building it) must not hide a part the
+    request would refuse, as rows built by a library caller may have."""
+    fields = {k: v for k, v in person(1).items() if not k.startswith("address.")}
+    rows = [
+        SourceRow(2, {**fields, "address.zip": "62701", "address.country": "US"}, {}),
+        SourceRow(3, {**fields, "email": "b@example.com", "address.country": "US"}, {}),
+    ]
+    planned = plan_source_rows(rows, catalog)
+    assert planned[2].state is S.SKIPPED
+    assert planned[2].error is not None
+    assert "address.zip is not a known field" in planned[2].error
+    assert planned[3].state is S.PLANNED
+
+
+def test_a_catalog_listing_an_id_twice_is_read_as_check_against_reads_it(
+    catalog: list[Gift],
+) -> None:
+    """The first item of an id wins, for the eGift rule as for the checks and the price."""
+    card = next(g for g in catalog if g.id == VISA_50)
+    physical = card.model_copy(update={"category": "physical", "requires_address": True})
+    for first, state in ((card, S.PLANNED), (physical, S.SKIPPED)):
+        other = physical if first is card else card
+        fields = {**person(1), **NO_ADDRESS, "address.country": "US"}
+        fields = {k: v for k, v in fields.items() if v}
+        planned = plan_source_rows([SourceRow(2, fields, {})], [first, other])
+        assert planned[2].state is state, planned[2].error

@@ -126,3 +126,22 @@ def test_render_never_raises(text: str, values: dict[str, str]) -> None:
     # Each placeholder adds at most one value: no recursion, no padding.
     longest = max((len(v) for v in values.values()), default=0)
     assert len(rendered) <= len(text) + text.count("{") * longest
+
+
+NAMES = st.sampled_from(["first_name", "email", "address_city", "account_name", "x", "work_email"])
+
+
+@given(
+    st.lists(st.tuples(st.text(max_size=5), NAMES), max_size=5),
+    st.dictionaries(st.sampled_from(["first_name", "email", "address.city"]), st.text(max_size=5)),
+    st.dictionaries(NAMES, st.text(max_size=5)),
+)
+def test_render_row_is_render_of_the_rows_values(
+    parts: list[tuple[str, str]], fields: dict[str, str], columns: dict[str, str]
+) -> None:
+    text = "".join(
+        literal.replace("{", "{{").replace("}", "}}") + "{" + name + "}" for literal, name in parts
+    )
+    template = MessageTemplate(text)
+    row = SourceRow(number=2, fields=fields, columns=columns, problems=())
+    assert template.render_row(row) == template.render(template_values(row))

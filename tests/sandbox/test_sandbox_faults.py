@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from sendoso.sandbox import SandboxConfig, SandboxServer
+from sendoso.sandbox._runtime import Faults
 
 PostSend = Callable[..., httpx.Response]
 Sends = Callable[[], list[dict[str, Any]]]
@@ -19,10 +20,12 @@ SetFaults = Callable[..., dict[str, Any]]
 def test_default_faults(client: httpx.Client) -> None:
     assert client.get("/_sandbox/faults").json() == {
         "latency_ms": 0,
+        "jitter_ms": 0,
         "error_rate": 0,
         "drop_rate": 0,
         "rate_limit": None,
         "token_ttl": 7200,
+        "dedupe": True,
         "seed": None,
     }
 
@@ -41,6 +44,9 @@ def test_faults_update_partially(set_faults: SetFaults, client: httpx.Client) ->
         {"error_rate": 1.5},
         {"drop_rate": -0.1},
         {"latency_ms": "slow"},
+        {"jitter_ms": -1},
+        {"dedupe": "no"},
+        {"dedupe": 0},
         {"rate_limit": 0},
         {"token_ttl": 0},
         {"seed": 1.5},
@@ -92,6 +98,59 @@ def test_seeded_faults_replay(
     assert first == second
     assert 201 in first
     assert set(first) - {201}
+
+
+def test_seeded_jitter_replays_the_same_delays() -> None:
+    """Jitter draws from its own generator, so how many requests were delayed never shifts
+    which sends meet an error: a seed replays both."""
+
+    def delays_and_errors(extra_delays: int) -> tuple[list[float], list[bool]]:
+        faults = Faults.from_config(SandboxConfig(latency_ms=10, jitter_ms=40))
+        faults.error_rate = 0.5
+        faults.reseed(99)
+        delays = [faults.delay_seconds() for _ in range(5 + extra_delays)][:5]
+        errors = [faults.rng.random() < faults.error_rate for _ in range(20)]
+        return delays, errors
+
+    delays, errors = delays_and_errors(0)
+    assert delays_and_errors(0) == (delays, errors)  # the same seed, the same schedule
+    assert delays_and_errors(7)[1] == errors  # more delayed requests, the same errors
+    assert all(0.010 <= d <= 0.050 for d in delays)
+    assert len(set(delays)) > 1
+    assert True in errors
+    assert False in errors
+
+
+def test_jitter_is_set_at_run_time_and_delays_at_least_the_latency(
+    api: httpx.Client, set_faults: SetFaults
+) -> None:
+    assert set_faults(latency_ms=100, jitter_ms=50, seed=3)["jitter_ms"] == 50
+    started = time.monotonic()
+    assert api.get("/api/v3/gifts").status_code == 200
+    assert time.monotonic() - started >= 0.09
+
+
+def test_without_dedupe_a_repeated_key_creates_a_second_send(
+    post_send: PostSend, set_faults: SetFaults, sandbox_sends: Sends
+) -> None:
+    assert post_send(key="k1").status_code == 201
+    assert post_send(key="k1").headers.get("idempotent-replayed") == "true"
+    assert len(sandbox_sends()) == 1
+    set_faults(dedupe=False)
+    first, second = post_send(key="k2"), post_send(key="k2")
+    assert first.status_code == second.status_code == 201
+    assert "idempotent-replayed" not in second.headers
+    assert first.json()["send"]["id"] != second.json()["send"]["id"]
+    assert [s["idempotency_key"] for s in sandbox_sends()] == ["k1", "k2", "k2"]
+
+
+def test_without_dedupe_the_sandbox_does_not_claim_to_deduplicate(
+    api: httpx.Client, set_faults: SetFaults
+) -> None:
+    """The SDK retries an ambiguous send only to a server that says it deduplicates."""
+    assert api.get("/api/v3/gifts").headers["sendoso-sandbox"] == "1"
+    set_faults(dedupe=False)
+    assert "sendoso-sandbox" not in api.get("/api/v3/gifts").headers
 
 
 def test_latency_delays_api_responses(api: httpx.Client, set_faults: SetFaults) -> None:

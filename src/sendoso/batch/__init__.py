@@ -8,6 +8,7 @@ once, resumably, within a budget, at the API's pace. See DESIGN.md's send state 
 from sendoso.batch._engine import (
     BatchSpec,
     Prepared,
+    check_batch_run,
     check_host,
     dry_run,
     new_run_id,
@@ -61,6 +62,7 @@ __all__ = [
     "SourceError",
     "SourceRow",
     "TemplateError",
+    "check_batch_run",
     "check_host",
     "default_ledger_url",
     "dry_run",

@@ -23,7 +23,15 @@ from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem, ValidationError
 from sendoso.models import Gift
 
-__all__ = ["BatchSpec", "Prepared", "dry_run", "new_run_id", "prepare_run", "settle_row"]
+__all__ = [
+    "BatchSpec",
+    "Prepared",
+    "check_batch_run",
+    "dry_run",
+    "new_run_id",
+    "prepare_run",
+    "settle_row",
+]
 
 _MAX_RUN_ID = 120
 
@@ -155,6 +163,7 @@ def _recorded_options(options: PlanOptions, spec: BatchSpec) -> dict[str, Any]:
 def _check_resumable(
     run: RunInfo, source: Source, base_url: str, options: dict[str, Any]
 ) -> RunInfo:
+    check_batch_run(run)
     check_host(run, base_url)
     if run.input_fingerprint and source.fingerprint() != run.input_fingerprint:
         raise LedgerError(
@@ -181,6 +190,20 @@ _FLAG_NAMES = {
     "allow_resend": "--allow-resend",
     "mapping": "--map",
 }
+
+
+def check_batch_run(run: RunInfo) -> None:
+    """Only runs planned by ``batch run`` are sent by the batch runner.
+
+    The MCP server's run holds requests its operator's guardrails admitted (``--allow-send``,
+    caps, approvals); a batch runner that took them over would bypass those, so it never does.
+    """
+    if run.source != "batch":
+        raise LedgerError(
+            f"run {run.run_id!r} holds sends made through `sendoso {run.source}`; "
+            f"it finishes its own sends (retry the request_id there), and `sendoso batch "
+            f"settle` settles an unknown row"
+        )
 
 
 def check_host(run: RunInfo, base_url: str) -> None:

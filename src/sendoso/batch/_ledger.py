@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ from sendoso.errors import InputError, SendosoError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "Approval",
+    "ApprovalState",
     "Ledger",
     "LedgerError",
     "LedgerFailedError",
@@ -44,12 +47,13 @@ __all__ = [
     "PlannedRow",
     "RunExistsError",
     "RunInfo",
+    "SendAdmission",
     "default_ledger_url",
     "ledger_failures",
     "new_owner",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _PAGE = 500
 
 Totals = dict[str, tuple[Decimal, Decimal]]
@@ -220,6 +224,33 @@ _rows = sa.Table(
 )
 
 
+#: Sends that wait for a person (``sendoso approvals``) before they become rows: a row is
+#: sendable by any runner, an approval is not until approved.
+_approvals = sa.Table(
+    "sendoso_approvals",
+    _metadata,
+    sa.Column("approval_id", sa.String(40), primary_key=True),
+    sa.Column("run_id", sa.String(200), nullable=False),
+    sa.Column("send_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("state", sa.String(20), nullable=False),
+    sa.Column("recipient", sa.String(320)),
+    sa.Column("name", sa.String(300)),
+    sa.Column("gift_id", sa.String(200)),
+    sa.Column("dedupe_key", sa.String(600)),
+    sa.Column("request", sa.Text, nullable=False),
+    sa.Column("estimate", sa.Text),
+    sa.Column("reason", sa.Text),
+    # JSON: what the requester knew (its guardrails), so that approving re-checks them.
+    sa.Column("context", sa.Text, nullable=False),
+    sa.Column("created_at", _UTCDateTime, nullable=False),
+    sa.Column("decided_at", _UTCDateTime),
+    sa.Column("note", sa.Text),
+    sa.Column("row_number", sa.Integer),
+    sa.ForeignKeyConstraint(["run_id"], ["sendoso_runs.run_id"]),
+    sa.Index("ix_sendoso_approvals_state", "state", "created_at"),
+)
+
+
 def _migrate_to_1(conn: Connection) -> None:
     _metadata.create_all(conn, tables=[_runs, _rows])
 
@@ -232,10 +263,15 @@ def _migrate_to_2(conn: Connection) -> None:
         conn.execute(sa.text(f"ALTER TABLE sendoso_runs ADD COLUMN confirmed_at {kind}"))
 
 
+def _migrate_to_3(conn: Connection) -> None:
+    # Sends waiting for a person's approval (the MCP server's threshold).
+    _metadata.create_all(conn, tables=[_approvals])
+
+
 # Hand-written rather than Alembic: the ledger lives in the user's own SQLite file or
 # database and must upgrade itself on open, with no migration scripts directory or ini file
 # to ship. Each entry takes the schema from version N-1 to N, inside one transaction.
-_MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_to_1, _migrate_to_2]
+_MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
 
 
 @dataclass(frozen=True)
@@ -291,6 +327,57 @@ class LedgerRow:
     updated_at: datetime
     submitted_at: datetime | None
     lease_owner: str | None
+
+
+class ApprovalState(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A send held for a person's decision. ``row_number`` is the row it became once
+    approved (in ``run_id``)."""
+
+    approval_id: str
+    run_id: str
+    send_key: str
+    request: dict[str, Any]
+    state: ApprovalState = ApprovalState.PENDING
+    recipient: str | None = None
+    name: str | None = None
+    gift_id: str | None = None
+    dedupe_key: str | None = None
+    estimate: Totals | None = None
+    reason: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
+    note: str | None = None
+    row_number: int | None = None
+
+
+def _approval_from(record: sa.Row[Any]) -> Approval:
+    m = record._mapping
+    return Approval(
+        approval_id=m["approval_id"],
+        run_id=m["run_id"],
+        send_key=m["send_key"],
+        request=json.loads(m["request"]),
+        state=ApprovalState(m["state"]),
+        recipient=m["recipient"],
+        name=m["name"],
+        gift_id=m["gift_id"],
+        dedupe_key=m["dedupe_key"],
+        estimate=_load_totals(m["estimate"]),
+        reason=m["reason"],
+        context=json.loads(m["context"]),
+        created_at=m["created_at"],
+        decided_at=m["decided_at"],
+        note=m["note"],
+        row_number=m["row_number"],
+    )
 
 
 def _dump_totals(totals: Totals | None) -> str | None:
@@ -461,6 +548,88 @@ class PlanWriter:
             ],
         )
         self.rows_written += len(rows)
+
+
+#: States in which a row costs money, or may: counted against spending caps.
+_SPENDING = [
+    RowState.PLANNED.value,
+    RowState.SUBMITTING.value,
+    RowState.SUBMITTED.value,
+    RowState.UNKNOWN.value,
+]
+
+
+def _add_totals(into: dict[str, tuple[Decimal, Decimal]], text: str | None) -> None:
+    for cur, (low, high) in (_load_totals(text) or {}).items():
+        old_low, old_high = into.get(cur, (Decimal(0), Decimal(0)))
+        into[cur] = (old_low + low, old_high + high)
+
+
+class SendAdmission:
+    """What a rule deciding whether one more send may be added can read, inside the very
+    transaction that adds it (see :meth:`Ledger.add_row`): two sends admitted at once can
+    never both fit under a cap only one of them fits under."""
+
+    def __init__(self, conn: Connection, run_id: str) -> None:
+        self._conn = conn
+        self.run_id = run_id
+
+    def spend(self, *, source: str, since: datetime | None = None) -> Totals:
+        """The estimated cost (low, high per currency) of the rows of every run from
+        ``source`` that cost money or may: in flight, sent, unknown, and planned. With
+        ``since``, only rows attempted since then, plus every planned one."""
+        query = (
+            sa.select(_rows.c.estimate)
+            .join(_runs, _runs.c.run_id == _rows.c.run_id)
+            .where(
+                _runs.c.source == source,
+                _rows.c.estimate.is_not(None),
+                _rows.c.state.in_(_SPENDING),
+            )
+        )
+        if since is not None:
+            query = query.where(
+                sa.or_(
+                    _rows.c.state == RowState.PLANNED.value,
+                    _rows.c.submitted_at >= since,
+                )
+            )
+        totals: Totals = {}
+        for (text,) in self._conn.execute(query):
+            _add_totals(totals, text)
+        return totals
+
+    def recently_gifted(self, recipient: str, *, since: datetime) -> bool:
+        """Whether ``recipient`` was sent anything since ``since`` by any run (in flight and
+        unknown sends count), or is about to be by this run."""
+        if _recently_gifted(self._conn, [recipient], since=since, exclude_run=None):
+            return True
+        return self._planned_here(_rows.c.recipient == recipient)
+
+    def sent_before(self, dedupe_key: str, *, base_url: str) -> tuple[str, int] | None:
+        """A row of any run to the same host that sent (or may have, or is about to) this
+        recipient this gift, as (run id, row number)."""
+        other = _sent_elsewhere(self._conn, [dedupe_key], run_id="", base_url=base_url)
+        if dedupe_key in other:
+            return other[dedupe_key]
+        number = self._conn.execute(
+            sa.select(_rows.c.row_number).where(
+                _rows.c.run_id == self.run_id,
+                _rows.c.dedupe_key == dedupe_key,
+                _rows.c.state == RowState.PLANNED.value,
+            )
+        ).scalar()
+        return (self.run_id, int(number)) if number is not None else None
+
+    def _planned_here(self, condition: sa.ColumnElement[bool]) -> bool:
+        found = self._conn.execute(
+            sa.select(_rows.c.row_number).where(
+                _rows.c.run_id == self.run_id,
+                _rows.c.state == RowState.PLANNED.value,
+                condition,
+            )
+        ).first()
+        return found is not None
 
 
 class Ledger:
@@ -1068,3 +1237,217 @@ class Ledger:
                     old_low, old_high = totals.get(cur, (Decimal(0), Decimal(0)))
                     totals[cur] = (old_low + low, old_high + high)
         return result
+
+    # One send at a time (the MCP server) -------------------------------------------------
+
+    def ensure_run(self, run: RunInfo) -> RunInfo:
+        """The run ``run.run_id``, created (empty, approved) if it does not exist yet. Rows
+        are then added one at a time with :meth:`add_row`."""
+        existing = self.run(run.run_id)
+        if existing is not None:
+            return existing
+        try:
+            with self.new_run(run):
+                pass
+        except RunExistsError:
+            pass  # created meanwhile by another process: use theirs
+        self.confirm(run.run_id)
+        return self.require_run(run.run_id)
+
+    def preview_admission(self, run_id: str, admit: Callable[[SendAdmission], None]) -> None:
+        """Run ``admit`` against the ledger as it is now, adding nothing (an early answer;
+        :meth:`add_row` asks again atomically)."""
+        with self._engine.connect() as conn:
+            admit(SendAdmission(conn, run_id))
+
+    def add_row(
+        self,
+        run_id: str,
+        row: PlannedRow,
+        *,
+        owner: str,
+        lease_seconds: float,
+        admit: Callable[[SendAdmission], None] | None = None,
+        approval_id: str | None = None,
+    ) -> LedgerRow:
+        """Append ``row`` (planned, leased by ``owner``) to the run, as its next row number.
+
+        ``admit`` is called first, in the same transaction, and refuses by raising: every
+        rule it checks (a spending cap, a cool-down) holds however many processes add rows
+        at once. With ``approval_id``, that pending approval becomes approved by this row in
+        the same transaction, or :class:`LedgerError` if it is no longer pending.
+        """
+        now = _now()
+        with self._engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Admissions are serialised (SQLite's BEGIN IMMEDIATE does it there).
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(7270532)))
+            if admit is not None:
+                admit(SendAdmission(conn, run_id))
+            number = (
+                conn.execute(
+                    sa.select(sa.func.max(_rows.c.row_number)).where(_rows.c.run_id == run_id)
+                ).scalar()
+                or 0
+            ) + 1
+            conn.execute(
+                _rows.insert().values(
+                    run_id=run_id,
+                    row_number=number,
+                    state=RowState.PLANNED.value,
+                    send_key=row.send_key,
+                    recipient=row.recipient,
+                    name=row.name,
+                    gift_id=row.gift_id,
+                    dedupe_key=row.dedupe_key,
+                    request=json.dumps(row.request) if row.request is not None else None,
+                    estimate=_dump_totals(row.estimate),
+                    attempts=0,
+                    updated_at=now,
+                    lease_owner=owner,
+                    lease_expires=_db_clock(self.dialect) + lease_seconds,
+                )
+            )
+            conn.execute(
+                _runs.update()
+                .where(_runs.c.run_id == run_id)
+                .values(rows_total=_runs.c.rows_total + 1, updated_at=now, finished_at=None)
+            )
+            if approval_id is not None:
+                decided = conn.execute(
+                    _approvals.update()
+                    .where(
+                        _approvals.c.approval_id == approval_id,
+                        _approvals.c.state == ApprovalState.PENDING.value,
+                    )
+                    .values(state=ApprovalState.APPROVED.value, decided_at=now, row_number=number)
+                )
+                if decided.rowcount != 1:
+                    raise LedgerError(f"approval {approval_id} is no longer pending")
+            record = conn.execute(
+                sa.select(_rows).where(_rows.c.run_id == run_id, _rows.c.row_number == number)
+            ).one()
+            return _row_from(record)
+
+    def claim_row(
+        self, run_id: str, number: int, owner: str, *, lease_seconds: float
+    ) -> LedgerRow | None:
+        """Lease one open row if nobody holds it (or its holder is a dead local process);
+        ``None`` if it is held, or no longer open."""
+        self.release_dead_leases(run_id)
+        now = _db_clock(self.dialect)
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                _rows.update()
+                .where(
+                    _rows.c.run_id == run_id,
+                    _rows.c.row_number == number,
+                    _rows.c.state.in_([s.value for s in OPEN_STATES]),
+                    sa.or_(
+                        _rows.c.lease_owner.is_(None),
+                        _rows.c.lease_owner == owner,
+                        _rows.c.lease_expires < now,
+                    ),
+                )
+                .values(lease_owner=owner, lease_expires=now + lease_seconds)
+            )
+            if result.rowcount != 1:
+                return None
+            record = conn.execute(
+                sa.select(_rows).where(_rows.c.run_id == run_id, _rows.c.row_number == number)
+            ).one()
+            return _row_from(record)
+
+    def row_by_key(self, send_key: str) -> LedgerRow | None:
+        """The row of any run with this idempotency key."""
+        with self._engine.connect() as conn:
+            record = conn.execute(sa.select(_rows).where(_rows.c.send_key == send_key)).first()
+        return _row_from(record) if record else None
+
+    def row_by_send_id(self, run_id: str, send_id: str) -> LedgerRow | None:
+        with self._engine.connect() as conn:
+            record = conn.execute(
+                sa.select(_rows).where(_rows.c.run_id == run_id, _rows.c.send_id == send_id)
+            ).first()
+        return _row_from(record) if record else None
+
+    # Approvals ---------------------------------------------------------------------------
+
+    def add_approval(self, approval: Approval) -> tuple[Approval, bool]:
+        """Record a send waiting for a person. Returns the approval recorded for its key and
+        whether it is this one (False: the key already waits, or was decided)."""
+        now = _now()
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    _approvals.insert().values(
+                        approval_id=approval.approval_id,
+                        run_id=approval.run_id,
+                        send_key=approval.send_key,
+                        state=ApprovalState.PENDING.value,
+                        recipient=approval.recipient,
+                        name=approval.name,
+                        gift_id=approval.gift_id,
+                        dedupe_key=approval.dedupe_key,
+                        request=json.dumps(approval.request),
+                        estimate=_dump_totals(approval.estimate),
+                        reason=approval.reason,
+                        context=json.dumps(approval.context, sort_keys=True, default=str),
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            existing = self.approval_for_key(approval.send_key)
+            if existing is None:
+                raise
+            return existing, False
+        recorded = self.approval(approval.approval_id)
+        assert recorded is not None
+        return recorded, True
+
+    def approval(self, approval_id: str) -> Approval | None:
+        with self._engine.connect() as conn:
+            record = conn.execute(
+                sa.select(_approvals).where(_approvals.c.approval_id == approval_id)
+            ).first()
+        return _approval_from(record) if record else None
+
+    def approval_for_key(self, send_key: str) -> Approval | None:
+        with self._engine.connect() as conn:
+            record = conn.execute(
+                sa.select(_approvals).where(_approvals.c.send_key == send_key)
+            ).first()
+        return _approval_from(record) if record else None
+
+    def approvals(
+        self, *, state: ApprovalState | None = None, run_id: str | None = None
+    ) -> list[Approval]:
+        """Approvals, oldest first."""
+        query = sa.select(_approvals).order_by(_approvals.c.created_at, _approvals.c.approval_id)
+        if state is not None:
+            query = query.where(_approvals.c.state == state.value)
+        if run_id is not None:
+            query = query.where(_approvals.c.run_id == run_id)
+        with self._engine.connect() as conn:
+            return [_approval_from(r) for r in conn.execute(query)]
+
+    def reject_approval(self, approval_id: str, note: str | None) -> Approval:
+        """Settle a pending approval as rejected; :class:`LedgerError` if it is not pending."""
+        with self._engine.begin() as conn:
+            result = conn.execute(
+                _approvals.update()
+                .where(
+                    _approvals.c.approval_id == approval_id,
+                    _approvals.c.state == ApprovalState.PENDING.value,
+                )
+                .values(state=ApprovalState.REJECTED.value, decided_at=_now(), note=note)
+            )
+        current = self.approval(approval_id)
+        if current is None:
+            raise LedgerError(
+                f"no approval {approval_id!r} in the ledger {self.display_url}; "
+                "`sendoso approvals list` lists them"
+            )
+        if result.rowcount != 1:
+            raise LedgerError(f"approval {approval_id} is already {current.state.value}")
+        return current

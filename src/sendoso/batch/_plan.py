@@ -29,11 +29,11 @@ import pycountry
 from sendoso.batch._ledger import PlannedRow, PlanWriter, Totals
 from sendoso.batch._sources import SourceRow
 from sendoso.batch._states import RowState, SkipKind
-from sendoso.batch._template import MessageTemplate, template_values
+from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem, ValidationError
 from sendoso.models import Gift
 from sendoso.resources._sends import check_against, request_from_fields
-from sendoso.validation import check_country
+from sendoso.validation import _clean, check_country
 
 __all__ = ["Budget", "PlanOptions", "PlanSummary", "plan_rows", "send_key_for"]
 
@@ -43,6 +43,7 @@ _AMOUNT = re.compile(
     r"\s*(?P<before>[A-Za-z]{3})?\s*\$?(?P<amount>-?[0-9][0-9,]*(\.[0-9]+)?)\s*(?P<after>[A-Za-z]{3})?\s*"
 )
 _ADDRESS_FIELDS = ("line1", "line2", "city", "state", "postal_code", "country")
+_ADDRESS_PARTS = frozenset(_ADDRESS_FIELDS)
 
 
 class RecipientHistory(Protocol):
@@ -201,7 +202,7 @@ def _request_fields(row: SourceRow, options: PlanOptions) -> dict[str, Any]:
     if options.variant_id:
         fields["variant_id"] = options.variant_id
     if options.template is not None:
-        fields["message"] = options.template.render(template_values(row))
+        fields["message"] = options.template.render_row(row)
     metadata = dict(options.metadata)
     if row.fields.get("contact_id"):
         metadata["contact_id"] = row.fields["contact_id"]
@@ -215,51 +216,66 @@ def _problems_text(problems: Sequence[FieldProblem], number: int) -> str:
     return "; ".join(f"{p.message} (row {number})" for p in problems)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Checked:
-    row: SourceRow
-    planned: PlannedRow | None = None
+    planned: PlannedRow
     shipping_known: bool = True
+
+
+def _skipped(row: SourceRow, problems: Sequence[FieldProblem], **identity: Any) -> _Checked:
+    return _Checked(
+        PlannedRow(
+            number=row.number,
+            state=RowState.SKIPPED,
+            skip_kind=SkipKind.INVALID.value,
+            error=_problems_text(problems, row.number),
+            **identity,
+        ),
+    )
 
 
 def _check(
     row: SourceRow, catalog: Sequence[Gift], gifts: Mapping[str, Gift], options: PlanOptions
 ) -> _Checked:
-    def skipped(problems: Sequence[FieldProblem], **extra: Any) -> _Checked:
-        return _Checked(
-            row,
-            PlannedRow(
-                number=row.number,
-                state=RowState.SKIPPED,
-                skip_kind=SkipKind.INVALID.value,
-                error=_problems_text(problems, row.number),
-                **extra,
-            ),
-        )
-
     if row.problems:
-        return skipped(row.problems)
-    try:
-        request = request_from_fields(_request_fields(row, options))
-    except ValidationError as exc:
-        return skipped(exc.problems)
-    gift = gifts.get(request.gift_id or "")
+        return _skipped(row, row.problems)
+    fields = _request_fields(row, options)
+    gift_id = fields.get("gift_id")
+    gift = gifts.get(gift_id) if isinstance(gift_id, str) else None
     problems: list[FieldProblem] = []
-    if gift is not None and not gift.requires_address and request.address is not None:
+    address = fields.get("address")
+    if (
+        gift is not None
+        and not gift.requires_address
+        and address is not None
+        and _well_formed(address)
+    ):
         # An export's address columns mean nothing to an eGift or a donation, and may be
-        # incomplete; only the country still decides whether the gift can be sent.
-        country_problem = check_country(gift, _country_code(request.address.country or ""))
+        # incomplete; only the country still decides whether the gift can be sent. Dropped
+        # before the request is built (an address with unknown parts is left in, for the
+        # request to report them).
+        country_problem = check_country(gift, _country_code(address.get("country") or ""))
         problems = [country_problem] if country_problem else []
-        request = request.model_copy(update={"address": None})
-    check = check_against(request, catalog)
+        del fields["address"]
+    try:
+        request = request_from_fields(fields)
+    except ValidationError as exc:
+        return _skipped(row, exc.problems)
+    # The gift found already is the one check_against would find first (``gifts`` keeps
+    # the first item of each id, and an id equal to its normal form is looked up as such):
+    # handing it over alone spares a scan of the catalog per row.
+    candidates = [gift] if gift is not None and _clean(gift_id) == gift_id else catalog
+    check = check_against(request, candidates)
     if problems:
         check = replace(check, problems=[*check.problems, *problems], estimate=None)
     request = check.request
     recipient = request.email.lower() if request.email else None
-    name = " ".join(p for p in (request.first_name, request.last_name) if p) or None
-    identity = {"recipient": recipient, "name": name, "gift_id": request.gift_id}
+    first, last = request.first_name, request.last_name
+    name = f"{first} {last}" if first and last else first or last or None
     if not check.ok or check.estimate is None:
-        return skipped(check.problems, **identity)
+        return _skipped(
+            row, check.problems, recipient=recipient, name=name, gift_id=request.gift_id
+        )
     dedupe_key = f"{recipient}|{request.gift_id}"
     planned = PlannedRow(
         number=row.number,
@@ -268,9 +284,16 @@ def _check(
         dedupe_key=dedupe_key,
         request=request.model_dump(mode="json", exclude_none=True),
         estimate=check.estimate.totals(),
-        **identity,
+        recipient=recipient,
+        name=name,
+        gift_id=request.gift_id,
     )
-    return _Checked(row, planned, shipping_known=check.estimate.shipping_known)
+    return _Checked(planned, shipping_known=check.estimate.shipping_known)
+
+
+def _well_formed(address: Mapping[str, Any]) -> bool:
+    """Whether an address dict is one the request takes without a problem of its own."""
+    return address.keys() <= _ADDRESS_PARTS and all(isinstance(v, str) for v in address.values())
 
 
 def _skip(row: PlannedRow, kind: SkipKind, reason: str) -> PlannedRow:
@@ -286,10 +309,18 @@ def _skip(row: PlannedRow, kind: SkipKind, reason: str) -> PlannedRow:
     )
 
 
-def _chunks(rows: Iterable[SourceRow]) -> Iterator[list[SourceRow]]:
-    chunk: list[SourceRow] = []
+def _checked_chunks(
+    rows: Iterable[SourceRow], catalog: Sequence[Gift], options: PlanOptions
+) -> Iterator[list[_Checked]]:
+    """Every row checked, in chunks. A row is checked as soon as it is read and not kept,
+    so that only verdicts wait for their chunk (fewer objects live long enough to cost the
+    garbage collector a full pass)."""
+    gifts: dict[str, Gift] = {}
+    for gift in catalog:
+        gifts.setdefault(gift.id, gift)
+    chunk: list[_Checked] = []
     for row in rows:
-        chunk.append(row)
+        chunk.append(_check(row, catalog, gifts, options))
         if len(chunk) >= _CHUNK:
             yield chunk
             chunk = []
@@ -316,10 +347,8 @@ def plan_rows(
     since = None
     if options.cooldown_days:
         since = (now or datetime.now(UTC)) - timedelta(days=options.cooldown_days)
-    gifts = {gift.id: gift for gift in catalog}
-    for chunk in _chunks(rows):
-        checked = [_check(row, catalog, gifts, options) for row in chunk]
-        keys = [c.planned.dedupe_key for c in checked if c.planned and c.planned.dedupe_key]
+    for checked in _checked_chunks(rows, catalog, options):
+        keys = [c.planned.dedupe_key for c in checked if c.planned.dedupe_key]
         first_row = writer.first_rows(keys)
         elsewhere: dict[str, tuple[str, int]] = {}
         if history is not None and not options.allow_resend and options.base_url:
@@ -331,13 +360,12 @@ def plan_rows(
             recipients = [
                 c.planned.recipient
                 for c in checked
-                if c.planned and c.planned.recipient and c.planned.state is RowState.PLANNED
+                if c.planned.recipient and c.planned.state is RowState.PLANNED
             ]
             recent = history.recently_gifted(recipients, since=since, exclude_run=options.run_id)
         out: list[PlannedRow] = []
         for item in checked:
             planned = item.planned
-            assert planned is not None
             summary.rows += 1
             if planned.state is RowState.PLANNED:
                 planned = _decide(planned, item, first_row, elsewhere, recent, options)

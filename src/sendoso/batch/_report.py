@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from sendoso._display import visible
 from sendoso.batch._ledger import Ledger, LedgerRow
 from sendoso.errors import FieldProblem, ValidationError
 from sendoso.models import format_totals
@@ -36,6 +37,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def neutralise(cell: str) -> str:
+    cell = visible(cell)
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 

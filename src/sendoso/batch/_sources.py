@@ -19,9 +19,11 @@ import hashlib
 import json
 import os
 import re
+import stat
 from collections import Counter
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -30,6 +32,7 @@ from sendoso.errors import FieldProblem, InputError
 __all__ = [
     "FIELDS",
     "MAX_CELL_CHARS",
+    "MAX_COLUMNS",
     "ColumnMapping",
     "Source",
     "SourceError",
@@ -65,6 +68,12 @@ MAX_CELL_CHARS = 10_000
 # file cannot pull the rest of it into one cell.
 _MAX_RECORD_CHARS = 4 * 1024 * 1024
 _MAX_HEADER_CHARS = 1_000
+#: Most columns (CSV) or keys (a JSON Lines record) a file may have: as many as a spreadsheet
+#: can hold (Excel: 16,384). Every column costs memory for the whole run, so a record of
+#: nothing but delimiters must not be able to claim millions of them.
+MAX_COLUMNS = 16_384
+# Keys of JSON Lines records whose mapping is remembered, over all distinct key sets.
+_MAX_KEY_PLAN_KEYS = 4 * MAX_COLUMNS
 # The sniffer's regular expressions are quadratic in the sample on some inputs (0.3 s for
 # 64 KB when only the last column is quoted, seconds for stray quotes); 16 KB is still a
 # hundred lines of a typical export.
@@ -301,7 +310,11 @@ class _Lines:
             self.exhausted = True
             raise StopIteration
         self.record_chars += len(line)
-        if self.record_chars > _MAX_RECORD_CHARS:
+        if self.record_chars > _MAX_RECORD_CHARS or (
+            len(line) == _MAX_RECORD_CHARS and not line.endswith(("\n", "\r"))
+        ):
+            # The second test: readline stopped at the limit inside a line. csv would take
+            # the piece for a whole record and the rest of the line for the next one.
             raise _RecordTooLong
         return line
 
@@ -383,6 +396,7 @@ class Source:
         self._mapping = ColumnMapping({})
         self._plan: list[_Column] = []
         self._key_plans: dict[tuple[str, ...], list[tuple[str, str | None, str]]] = {}
+        self._key_plan_keys = 0
 
     # --- what the file is -------------------------------------------------------------
 
@@ -421,6 +435,7 @@ class Source:
 
     def fingerprint(self) -> str:
         """SHA-256 of the file's bytes, so that a resumed run can tell the file changed."""
+        self._check_regular()
         try:
             with self.path.open("rb") as f:
                 return hashlib.file_digest(f, "sha256").hexdigest()
@@ -446,7 +461,20 @@ class Source:
     def _unreadable(self, exc: OSError) -> SourceError:
         return SourceError(f"cannot read {self._name}: {exc.strerror or exc}")
 
+    def _check_regular(self) -> None:
+        # A pipe, a device or a directory: /dev/zero would be read for ever, a FIFO would
+        # block opening, and neither can be read twice (planning reads the file again).
+        try:
+            mode = self.path.stat().st_mode
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        if not stat.S_ISREG(mode):
+            raise SourceError(
+                f"{self._name} is not a regular file; save the data to a file and pass that"
+            )
+
     def _read_head(self) -> bytes:
+        self._check_regular()
         try:
             with self.path.open("rb") as f:
                 head = f.read(_HEAD_BYTES)
@@ -459,9 +487,21 @@ class Source:
     def _detect_encoding(self, head: bytes) -> str:
         if self._encoding_choice:
             try:
-                return codecs.lookup(self._encoding_choice).name
+                info = codecs.lookup(self._encoding_choice)
+                # Codecs such as base64, rot13, idna or "undefined" are known to Python but
+                # cannot decode a file as text (with the error handler _text uses). The flag
+                # is the one open() itself checks.
+                if not getattr(info, "_is_text_encoding", True):
+                    raise ValueError(info.name)
+                info.incrementaldecoder(errors="surrogateescape").decode(b"a")
             except LookupError:
                 raise SourceError(f"unknown --encoding {self._encoding_choice!r}") from None
+            except (ValueError, TypeError):
+                raise SourceError(
+                    f"--encoding {self._encoding_choice!r} is not a text encoding; "
+                    "use e.g. utf-8, utf-16, latin-1 or cp1252"
+                ) from None
+            return info.name
         if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
             return "utf-32"
         if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -485,7 +525,10 @@ class Source:
             return "csv"
         if suffix in {".jsonl", ".ndjson", ".json"}:
             return "jsonl"
-        text = codecs.getincrementaldecoder(self._encoding)(errors="replace").decode(head)
+        try:
+            text = codecs.getincrementaldecoder(self._encoding)(errors="replace").decode(head)
+        except UnicodeError:  # e.g. --encoding utf-16 without a byte-order mark
+            return "csv"  # whose reading then says what is wrong
         return "jsonl" if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) else "csv"
 
     @contextlib.contextmanager
@@ -516,7 +559,7 @@ class Source:
         with self._text() as stream:
             try:
                 sample = stream.read(_SNIFF_CHARS)
-            except UnicodeDecodeError:
+            except UnicodeError:
                 raise self._not_text(1) from None
         self._delimiter, self._skip_space = self._sniff(sample)
         with contextlib.closing(self._csv_records()) as records:
@@ -593,7 +636,7 @@ class Source:
                         f"{self._name}: row {number + 1} cannot be read as CSV: {exc}",
                         row=number + 1,
                     ) from None
-                except UnicodeDecodeError:
+                except UnicodeError:
                     raise self._not_text(number + 1) from None
                 except OSError as exc:
                     raise self._unreadable(exc) from None
@@ -623,6 +666,13 @@ class Source:
         for number, record in records:
             if _SURROGATE.search("".join(record)):
                 raise self._not_text(number)
+            if len(record) > MAX_COLUMNS:
+                raise SourceError(
+                    f"{self._name}: the header row (row {number}) has {len(record):,} columns; "
+                    f"the limit is {MAX_COLUMNS:,} (as many as a spreadsheet holds): "
+                    "export only the columns you need",
+                    row=number,
+                )
             # A byte-order mark survives when --encoding utf-8 was given explicitly.
             headers = [cell.strip() for cell in record]
             if headers and headers[0].startswith("\ufeff"):
@@ -647,7 +697,7 @@ class Source:
 
     def _csv_row(self, number: int, record: list[str], width: int, joined: str) -> SourceRow:
         problems: list[FieldProblem] = []
-        if len(record) > width and not "".join(record[width:]).strip():
+        if len(record) > width and not any(c.strip() for c in islice(record, width, None)):
             # Trailing delimiters: spreadsheets write them for columns that are empty.
             record = record[:width]
         if len(record) != width:
@@ -660,7 +710,7 @@ class Source:
                 _problem(
                     None,
                     "cell_count",
-                    f"this row has {len(record)} cells but the header has {width}; {hint}",
+                    f"this row has {len(record):,} cells but the header has {width:,}; {hint}",
                 )
             )
         suspect = len(joined) > MAX_CELL_CHARS or "\x00" in joined
@@ -701,10 +751,10 @@ class Source:
                         value = json.loads(line.lstrip("\ufeff"))
                     except (ValueError, RecursionError):
                         continue
-                    if isinstance(value, dict):
-                        headers = list(_flatten(value)[0])
+                    if isinstance(value, dict) and len(value) <= MAX_COLUMNS:
+                        headers = list(_flatten(value)[0])[:MAX_COLUMNS]
                         break
-            except UnicodeDecodeError:
+            except UnicodeError:
                 raise self._not_text(1) from None
         try:
             self._mapping = ColumnMapping(_resolve(headers, self._explicit, strict=True))
@@ -723,7 +773,7 @@ class Source:
                     line = next(lines)
                 except StopIteration:
                     return
-                except UnicodeDecodeError:
+                except UnicodeError:
                     raise self._not_text(number + 1) from None
                 except OSError as exc:
                     raise self._unreadable(exc) from None
@@ -759,7 +809,11 @@ class Source:
                 "not_an_object",
                 f"this line is a JSON {_json_kind(value)}, not an object of named fields",
             )
+        if len(value) > MAX_COLUMNS:  # before flattening, which copies every key
+            return _too_many_keys(number)
         values, nested = _flatten(value)
+        if len(values) > MAX_COLUMNS:  # a nested address adds keys
+            return _too_many_keys(number)
         problems: list[FieldProblem] = []
         fields: dict[str, str] = {}
         columns: dict[str, str] = {}
@@ -788,9 +842,13 @@ class Source:
             mapped = _resolve(keys, self._explicit, strict=False)
             field_of = {column: field for field, column in mapped.items()}
             plan = [(key, field_of.get(key), placeholder_name(key)) for key in keys]
-            if len(self._key_plans) >= 256:
+            # Bounded by keys, not key sets: records with thousands of keys, each set
+            # different, must not pile up.
+            if len(self._key_plans) >= 256 or self._key_plan_keys + len(keys) > _MAX_KEY_PLAN_KEYS:
                 self._key_plans.clear()
+                self._key_plan_keys = 0
             self._key_plans[keys] = plan
+            self._key_plan_keys += len(keys)
         return plan
 
 
@@ -827,6 +885,14 @@ def _flatten(obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
 
 def _bad_row(number: int, code: str, message: str) -> SourceRow:
     return SourceRow(number, {}, {}, (_problem(None, code, message),))
+
+
+def _too_many_keys(number: int) -> SourceRow:
+    return _bad_row(
+        number,
+        "too_many_keys",
+        f"this line has more than {MAX_COLUMNS:,} keys; write only the fields you need",
+    )
 
 
 def _delimiter_option(delimiter: str | None) -> str | None:

@@ -22,6 +22,7 @@ _OPTION = "--message-template"
 # A name, but not all digits: "{0}" is positional in str.format and means nothing here.
 _NAME = re.compile(r"(?!\d+\Z)\w+\Z")
 _FIELD_PLACEHOLDERS = tuple(f.replace(".", "_") for f in FIELDS)
+_FIELD_OF = dict(zip(_FIELD_PLACEHOLDERS, FIELDS, strict=True))
 
 
 class TemplateError(InputError):
@@ -67,6 +68,12 @@ class MessageTemplate:
                 )
             self._parts.append((literal, name))
         self.placeholders = frozenset(n for _, n in self._parts if n is not None)
+        # Where each placeholder's value is in a row, worked out once rather than per row:
+        # a send field's name means that field (see template_values).
+        self._sources = [
+            (literal, name, _FIELD_OF.get(name) if name is not None else None)
+            for literal, name in self._parts
+        ]
 
     def check(self, available: Iterable[str]) -> None:
         """Raise :class:`TemplateError` if a placeholder is not among ``available``."""
@@ -95,6 +102,18 @@ class MessageTemplate:
                 value = values.get(name)
                 if isinstance(value, str):
                     out.append(value)
+        return "".join(out)
+
+    def render_row(self, row: SourceRow) -> str:
+        """``render(template_values(row))``, without building every value of the row."""
+        out: list[str] = []
+        for literal, name, field in self._sources:
+            out.append(literal)
+            if name is None:
+                continue
+            value = row.fields.get(field) if field is not None else row.columns.get(name)
+            if isinstance(value, str):
+                out.append(value)
         return "".join(out)
 
     def __repr__(self) -> str:

@@ -20,23 +20,59 @@ Exit codes:
 
 Secrets never reach the output: the client secret is not a flag, the access token is never
 printed, and everything shown on error or logged with ``--verbose`` is redacted as well.
+
+Start-up: importing this package loads neither typer nor anything heavy; ``app`` (the typer
+app) is imported on first use, and ``sendoso … --help`` is answered from a copy of typer's
+own output when one is current (see ``_help_cache``).
 """
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING, Any
 
-from sendoso.cli._app import app
-from sendoso.cli._exit import ExitCode
+if TYPE_CHECKING:
+    from sendoso.cli._app import app
+    from sendoso.cli._exit import ExitCode
 
 __all__ = ["ExitCode", "app", "main"]
 
 
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _typer_app()
+    if name == "ExitCode":
+        from sendoso.cli._exit import ExitCode
+
+        return ExitCode
+    raise AttributeError(f"module 'sendoso.cli' has no attribute {name!r}")
+
+
+def _typer_app() -> Any:
+    """The typer app: imported on first use (or whatever replaced it, in tests)."""
+    found = globals().get("app")
+    if found is None:
+        from sendoso.cli._app import app as found
+
+        globals()["app"] = found
+    return found
+
+
 def main() -> None:
     """The ``sendoso`` console script: run the app, map what escapes it to an exit code."""
+    from sendoso.cli import _help_cache
+
+    key = _help_cache.help_key(sys.argv)
+    if key is not None and _help_cache.replay(key):
+        return
     try:
-        app()
+        if key is None:
+            _typer_app()()
+        else:
+            _help_cache.run_and_keep(key, _typer_app())
     except KeyboardInterrupt:
+        from sendoso.cli._exit import ExitCode
+
         sys.stderr.write("Interrupted.\n")
         sys.exit(int(ExitCode.INTERRUPTED))
     except Exception as exc:
@@ -45,7 +81,7 @@ def main() -> None:
 
 def _last_resort(exc: Exception) -> ExitCode:
     """An exception no command handled: one short, redacted line (a traceback only with -v)."""
-    from sendoso.cli._exit import exit_code_for
+    from sendoso.cli._exit import ExitCode, exit_code_for
     from sendoso.cli._output import render_error
     from sendoso.cli._redact import redact
     from sendoso.errors import SendosoError

@@ -1,7 +1,11 @@
 """The ``sendoso`` Typer app: global options and the command tree.
 
-Only typer is imported at module level; the SDK, httpx, pydantic, rich and the sandbox are
-imported inside the commands, so that ``sendoso --help`` starts fast.
+A command module (``_commands_<name>.py``, registered below) imports at module level only
+typer, the standard library and the CLI's own helpers (``_exit``, ``_output``, ``_state``);
+the SDK, httpx, pydantic, rich, SQLAlchemy, the sandbox and the mcp SDK are imported inside
+the command functions. This module is imported only when a command runs or typer has to
+print help (``sendoso.cli`` imports it lazily, and ``--help`` is usually answered from a kept
+copy: see ``_help_cache``). tests/cli/test_cli_startup.py holds both to it.
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from typing import Annotated
 
 import typer
 
+from sendoso.cli._commands_approvals import approvals_app
 from sendoso.cli._commands_auth import auth_app
 from sendoso.cli._commands_batch import batch_app
 from sendoso.cli._commands_demo import demo
 from sendoso.cli._commands_gifts import gifts_app
+from sendoso.cli._commands_mcp import mcp
 from sendoso.cli._commands_sandbox import sandbox_app
 from sendoso.cli._commands_send import send, status
 from sendoso.cli._exit import EXIT_CODES_HELP
@@ -97,3 +103,5 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(auth_app, name="auth")
 app.add_typer(sandbox_app, name="sandbox")
 app.command("demo")(demo)
+app.command("mcp")(mcp)
+app.add_typer(approvals_app, name="approvals")

@@ -303,7 +303,10 @@ def resume(
     """
     cli_state = state_of(ctx)
     with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+        from sendoso.batch import check_batch_run
+
         the_run = ledger.require_run(run_id)
+        check_batch_run(the_run)
         ledger.confirm(run_id)  # naming the run to resume is the go-ahead
         if not json_output:
             console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
@@ -638,11 +641,22 @@ def runs(ledger_url: LedgerOption = None, json_output: JsonFlag = False) -> None
         console().print("No runs yet: `sendoso batch run FILE` starts one.")
         return
     table = Table(title="Runs", title_justify="left")
-    for column in ("run", "created", "rows", "open", "sent", "unknown", "skipped", "note"):
+    for column in (
+        "run",
+        "source",
+        "created",
+        "rows",
+        "open",
+        "sent",
+        "unknown",
+        "skipped",
+        "note",
+    ):
         table.add_column(column, overflow="fold")
     for r, c in listing:
         table.add_row(
             text(r.run_id),
+            text(r.source),
             r.created_at.isoformat(timespec="seconds") if r.created_at else "",
             str(r.rows_total),
             str(c.get(RowState.PLANNED, 0) + c.get(RowState.SUBMITTING, 0)),

@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum
 
-import typer
-
 __all__ = ["EXIT_CODES_HELP", "ExitCode", "exit_code_for", "guard"]
 
 
@@ -71,6 +69,8 @@ def guard(*, json_output: bool) -> Iterator[None]:
 
         if not isinstance(exc, SendosoError):
             raise
+        import typer
+
         from sendoso.cli._output import render_error
 
         render_error(exc, json_output=json_output)

@@ -64,10 +64,13 @@ def error_console() -> Console:
 
 
 def text(value: object) -> str:
-    """``value`` as rich markup that shows literally (a gift named "[b]" stays "[b]")."""
+    """``value`` as rich markup that shows literally (a gift named "[b]" stays "[b]"), with
+    characters that would hide or reorder it escaped."""
     from rich.markup import escape
 
-    return escape(str(value))
+    from sendoso._display import visible
+
+    return escape(visible(str(value)))
 
 
 def print_json(data: Any) -> None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import ValidationError as PydanticValidationError
 
-from sendoso._http import Call
+from sendoso._http import Call, response_json
 from sendoso.errors import FieldProblem, NotFoundError, ResponseParseError
 from sendoso.filters import GiftFilters
 from sendoso.models import Gift
@@ -32,10 +32,10 @@ def page_call(profile: HostProfile, filters: GiftFilters, page: int) -> Call:
 def parse_page(response: httpx.Response, page: int) -> tuple[list[Gift], int | None]:
     """The gifts on one page and the number of the next page, if any."""
     try:
-        body: Any = response.json()
-    except ValueError:
+        body: Any = response_json(response)
+    except ValueError as exc:
         raise ResponseParseError(
-            "catalog response is not JSON", status_code=response.status_code
+            f"catalog response is not JSON ({_why(exc)})", status_code=response.status_code
         ) from None
     meta: dict[str, Any] = {}
     items: list[Any] | None
@@ -68,6 +68,13 @@ def parse_page(response: httpx.Response, page: int) -> tuple[list[Gift], int | N
     if not items or page >= _MAX_PAGES:
         next_page = None
     return gifts, next_page
+
+
+def _why(exc: ValueError) -> str:
+    # json and the UTF-8 decoder name a position, never the body's text; the size and depth
+    # reasons come from response_json.
+    text = str(exc)
+    return text if text.startswith("the body") else f"invalid JSON: {text[:80]}"
 
 
 def _first_error(exc: PydanticValidationError) -> str:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import ValidationError as PydanticValidationError
 
-from sendoso._http import Call
+from sendoso._http import Call, response_json
 from sendoso.errors import FieldProblem, ResponseParseError, ValidationError
 from sendoso.filters import GiftFilters
 from sendoso.models import Address, CostEstimate, Gift, Send, SendRequest
@@ -147,9 +147,10 @@ def parse_send(response: httpx.Response, *, idempotency_key: str | None = None) 
         )
 
     try:
-        body: Any = response.json()
-    except ValueError:
-        raise fail("the body is not JSON") from None
+        body: Any = response_json(response)
+    except ValueError as exc:
+        why = str(exc) if str(exc).startswith("the body") else "the body is not JSON"
+        raise fail(why) from None
     if isinstance(body, dict):
         for wrapper in ("send", "data"):
             if isinstance(body.get(wrapper), dict):

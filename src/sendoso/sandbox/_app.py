@@ -58,6 +58,9 @@ _REPLAYABLE = frozenset({201, 400, 404, 422})
 _ERROR_TYPES = {400: "invalid_request", 404: "not_found", 422: "unprocessable_entity"}
 _IDEMPOTENCY_KEY_CHARS = re.compile(r"[\x20-\x7e]+")
 _PAGE_NUMBER = re.compile(r"[0-9]{1,9}")
+#: A price filter as /openapi.json describes it (PRICE_PATTERN there), at most 30 characters.
+_PRICE = re.compile(r"(?=.{1,30}\Z)[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?", re.ASCII)
+MAX_PAGE = 999_999_999
 _SHIPPED_STATUSES = frozenset({"shipped", "delivered", "returned"})
 
 _SCOPE_REQUEST_ID = "sandbox.request_id"
@@ -167,9 +170,10 @@ def _format_rate(rate: float) -> str:
 class _RequestContext:
     """Gives every request an id (``X-Request-Id``), rate-limit headers, and status counts."""
 
-    def __init__(self, app: ASGIApp, stats: Stats) -> None:
+    def __init__(self, app: ASGIApp, stats: Stats, dedupes: Callable[[], bool]) -> None:
         self.app = app
         self.stats = stats
+        self.dedupes = dedupes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -184,8 +188,10 @@ class _RequestContext:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-Id"] = request_id
-                # Tells the SDK it talks to a server that deduplicates on Idempotency-Key.
-                headers["Sendoso-Sandbox"] = "1"
+                # Tells the SDK it talks to a server that deduplicates on Idempotency-Key
+                # (not said while the dedupe fault is off: that server would be lying).
+                if self.dedupes():
+                    headers["Sendoso-Sandbox"] = "1"
                 limit = scope.get(_SCOPE_RATE_LIMIT)
                 if limit is not None:
                     headers["X-RateLimit-Limit"], headers["X-RateLimit-Remaining"] = limit
@@ -242,8 +248,9 @@ class _Sandbox:
     # Shared steps.
 
     async def _delay(self) -> None:
-        if self.faults.latency_ms > 0:
-            await anyio.sleep(self.faults.latency_ms / 1000)
+        seconds = self.faults.delay_seconds()
+        if seconds > 0:
+            await anyio.sleep(seconds)
 
     def _rate_limit(self, request: Request) -> None:
         allowed, retry_after = self.bucket.take()
@@ -404,20 +411,39 @@ class _Sandbox:
         self._authenticate(request)
         await self._delay()
         query = request.query_params
-        filters, problems = GiftFilters.parse(
-            query.get("category"), query.get("min_price"), query.get("max_price")
-        )
+        # The parameters are held to the exact forms /openapi.json gives them (the SDK sends
+        # nothing else): GiftFilters alone would also take " 5", "+5", other scripts' digits or
+        # "PHYSICAL".
+        problems: list[FieldProblem] = []
+        category = query.get("category")
         categories = [c.value for c in GiftCategory]
-        if filters.category is not None and filters.category not in categories:
-            problems.insert(
-                0,
+        if category is not None and category not in categories:
+            problems.append(
                 _problem(
                     "category",
                     "invalid",
-                    f"category {filters.category[:40]!r} is not one of {', '.join(categories)}",
-                ),
+                    f"category {category[:40]!r} is not one of {', '.join(categories)}",
+                )
             )
-        page = _int_param("page", query.get("page"), 1, 999_999_999, 1, problems)
+        prices: dict[str, str | None] = {}
+        for name in ("min_price", "max_price"):
+            raw = query.get(name)
+            if raw is not None and not _PRICE.fullmatch(raw):
+                problems.append(
+                    _problem(
+                        name,
+                        "invalid",
+                        f"{name} {raw[:30]!r} must be a number of at most 30 characters, e.g. 25"
+                        " or 49.99",
+                    )
+                )
+                raw = None
+            prices[name] = raw
+        filters, price_problems = GiftFilters.parse(None, prices["min_price"], prices["max_price"])
+        problems += price_problems
+        if not problems and category is not None:
+            filters = GiftFilters(category, filters.min_price, filters.max_price)
+        page = _int_param("page", query.get("page"), 1, MAX_PAGE, 1, problems)
         per_page = _int_param(
             "per_page", query.get("per_page"), 1, MAX_PER_PAGE, DEFAULT_PER_PAGE, problems
         )
@@ -464,7 +490,8 @@ class _Sandbox:
 
         previous: IdempotencyRecord | None = None
         reserved = False
-        if key is not None:
+        deduped = self.faults.dedupe
+        if key is not None and deduped:
             # No await between the lookup and the reservation: two requests with one key
             # cannot both get past here.
             previous = self.store.get_outcome(key)
@@ -473,7 +500,7 @@ class _Sandbox:
                 reserved = True
         try:
             await self._delay()
-            if key is not None and not reserved:
+            if key is not None and deduped and not reserved:
                 return self._idempotent_reply(request, request_hash, previous)
             fault = self._injected_error(request)
             if fault is not None:
@@ -561,7 +588,7 @@ class _Sandbox:
         status, payload, send = self._evaluate(request, body, parse_error, request_hash, key)
         location = f"/api/v3/sends/{send.id}" if send is not None else None
         outcome = None
-        if key is not None and status in _REPLAYABLE:
+        if key is not None and status in _REPLAYABLE and self.faults.dedupe:
             outcome = IdempotencyRecord(
                 key=key,
                 request_hash=request_hash,
@@ -704,8 +731,9 @@ class _Sandbox:
         faults = self.faults
         for name, value in updates.items():
             if name == "seed":
-                faults.seed = value
-                faults.rng.seed(value)
+                faults.reseed(value)
+            elif name == "dedupe":
+                faults.dedupe = value
             elif name == "rate_limit":
                 faults.rate_limit = None if value is None else float(value)
                 self.bucket.set_rate(faults.rate_limit)
@@ -826,9 +854,9 @@ def _token_params(content_type: str, raw: bytes) -> tuple[dict[str, str], str | 
 def _int_param(
     name: str, raw: str | None, low: int, high: int, default: int, problems: list[FieldProblem]
 ) -> int:
-    if raw is None or not raw.strip():
+    if raw is None:
         return default
-    value = raw.strip()
+    value = raw
     if not _PAGE_NUMBER.fullmatch(value) or not low <= int(value) <= high:
         problems.append(
             _problem(
@@ -874,6 +902,10 @@ def _check_ttl(value: Any) -> str | None:
     return None if _is_number(value) and value > 0 else "must be a positive number of seconds"
 
 
+def _check_bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be true or false"
+
+
 def _check_seed(value: Any) -> str | None:
     ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
     return None if ok else "must be an integer or null"
@@ -881,10 +913,12 @@ def _check_seed(value: Any) -> str | None:
 
 _FAULT_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "latency_ms": _check_latency,
+    "jitter_ms": _check_latency,
     "error_rate": _check_rate,
     "drop_rate": _check_rate,
     "rate_limit": _check_rate_limit,
     "token_ttl": _check_ttl,
+    "dedupe": _check_bool,
     "seed": _check_seed,
 }
 
@@ -936,7 +970,9 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=[Route(path, fn, methods=[method], name=name) for path, fn, method, name in routes],
-        middleware=[Middleware(_RequestContext, stats=sandbox.stats)],
+        middleware=[
+            Middleware(_RequestContext, stats=sandbox.stats, dedupes=lambda: sandbox.faults.dedupe)
+        ],
         exception_handlers={HTTPException: _http_exception, _Reply: _reply},
     )
     app.state.sandbox = sandbox

@@ -13,7 +13,8 @@ class SandboxConfig:
     """How a sandbox starts.
 
     ``rate_limit`` is in requests per second on ``/api/v3/*`` (``None``: unlimited);
-    ``token_ttl`` is in seconds of the sandbox's virtual clock; ``db`` is an SQLite file that
+    ``token_ttl`` is in seconds of the sandbox's virtual clock; ``latency_ms`` plus a uniform
+    draw from ``[0, jitter_ms]`` delays every API request; ``db`` is an SQLite file that
     keeps sends across restarts (``None``: in memory).
     """
 
@@ -22,6 +23,7 @@ class SandboxConfig:
     token_ttl: float = 7200
     rate_limit: float | None = 10.0
     latency_ms: float = 0
+    jitter_ms: float = 0
     db: str | None = None
 
     def __post_init__(self) -> None:
@@ -39,3 +41,5 @@ class SandboxConfig:
             )
         if not (math.isfinite(self.latency_ms) and self.latency_ms >= 0):
             raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms}")
+        if not (math.isfinite(self.jitter_ms) and self.jitter_ms >= 0):
+            raise ValueError(f"jitter_ms must be >= 0, not {self.jitter_ms}")

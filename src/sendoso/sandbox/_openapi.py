@@ -11,6 +11,13 @@ import copy
 from typing import Any
 
 from sendoso.models import GiftCategory, SendRequest
+from sendoso.validation import (
+    MAX_FIELD_LENGTHS,
+    MAX_MESSAGE_LENGTH,
+    MAX_METADATA_KEY_LENGTH,
+    MAX_METADATA_KEYS,
+    MAX_METADATA_VALUE_LENGTH,
+)
 
 __all__ = ["build_openapi"]
 
@@ -27,6 +34,58 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 _STRING = {"type": "string"}
 _DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["45.00"]}
+#: A price filter: what the sandbox accepts, exactly (_app._PRICE).
+_PRICE_FILTER = {
+    "type": "string",
+    "pattern": r"^[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$",
+    "minLength": 1,
+    "maxLength": 30,
+    "examples": ["25", "49.99"],
+}
+#: Highest page number the sandbox takes (_app.MAX_PAGE).
+_MAX_PAGE = 999_999_999
+#: The sandbox's public test credentials (sandbox serve prints them too).
+_TOKEN_EXAMPLE = {
+    "grant_type": "client_credentials",
+    "client_id": "sandbox-client",
+    "client_secret": "sandbox-secret",
+}
+_SEND_EXAMPLES = {
+    "egift": {
+        "summary": "An eGift card: delivered by email, no address",
+        "value": {
+            "send": {
+                "gift_id": "gft_egift_amazon_us_25",
+                "first_name": "Ada",
+                "last_name": "Lovelace",
+                "email": "ada@example.com",
+                "message": "Thanks for a great quarter!",
+                "metadata": {"campaign_id": "q4-thanks"},
+            }
+        },
+    },
+    "physical": {
+        "summary": "A physical gift: needs a deliverable address",
+        "value": {
+            "send": {
+                "gift_id": "gft_phys_coffee_sampler",
+                "first_name": "Ann",
+                "last_name": "Lee",
+                "email": "ann.lee@example.com",
+                "company": "Acme Corp",
+                "address": {
+                    "line1": "500 Congress Ave",
+                    "city": "Austin",
+                    "state": "TX",
+                    "postal_code": "78701",
+                    "country": "US",
+                },
+                "message": "Thanks for the great call, Ann!",
+            }
+        },
+    },
+}
+_REQUIRED_SEND_FIELDS = ("gift_id", "first_name", "last_name", "email", "message")
 _DATETIME = {"type": "string", "format": "date-time"}
 
 _HEADERS = {
@@ -80,9 +139,69 @@ def _errors(*codes: str) -> dict[str, Any]:
     return {code: _ERRORS[code] for code in codes}
 
 
+def _bounded(schema: dict[str, Any], limit: int) -> dict[str, Any]:
+    """A ``str | None`` property from pydantic with its length limit."""
+    return {
+        **schema,
+        "anyOf": [
+            {**option, "maxLength": limit} if option.get("type") == "string" else option
+            for option in schema["anyOf"]
+        ],
+    }
+
+
+def _send_request_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The send request as the API takes it: pydantic's shape (all optional, so that the SDK
+    can report every missing field at once) plus what the sandbox requires and limits."""
+    schema = SendRequest.model_json_schema(ref_template=_REF)
+    definitions = schema.pop("$defs", {})
+    properties = schema["properties"]
+    for name in _REQUIRED_SEND_FIELDS:
+        limit = MAX_MESSAGE_LENGTH if name == "message" else MAX_FIELD_LENGTHS[name]
+        # Surrounding whitespace is trimmed, so a blank value counts as missing.
+        properties[name] = {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": limit,
+            "pattern": r"\S",
+            "title": properties[name].get("title", name),
+        }
+    properties["email"]["format"] = "email"
+    for name in ("company", "title", "variant_id", "team_id"):
+        properties[name] = _bounded(properties[name], MAX_FIELD_LENGTHS[name])
+    # Scalars are taken and stored as strings; nested values are refused.
+    properties["metadata"] = {
+        "type": "object",
+        "maxProperties": MAX_METADATA_KEYS,
+        "propertyNames": {"minLength": 1, "maxLength": MAX_METADATA_KEY_LENGTH},
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": MAX_METADATA_VALUE_LENGTH},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        },
+        "title": "Metadata",
+    }
+    schema["required"] = list(_REQUIRED_SEND_FIELDS)
+    address = definitions.get("Address")
+    if address is not None:
+        for part, limit_key in (
+            ("line1", "address.line1"),
+            ("line2", "address.line2"),
+            ("city", "address.city"),
+            ("state", "address.state"),
+            ("postal_code", "address.postal_code"),
+            ("country", "address.country"),
+        ):
+            address["properties"][part] = _bounded(
+                address["properties"][part], MAX_FIELD_LENGTHS[limit_key]
+            )
+    return schema, definitions
+
+
 def _schemas() -> dict[str, Any]:
-    send_request = SendRequest.model_json_schema(ref_template=_REF)
-    definitions = send_request.pop("$defs", {})
+    send_request, definitions = _send_request_schema()
     field_problem = {
         "type": "object",
         "required": ["field", "code", "message"],
@@ -303,8 +422,14 @@ def build_openapi() -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": _ref("TokenRequest")},
-                            "application/x-www-form-urlencoded": {"schema": _ref("TokenRequest")},
+                            "application/json": {
+                                "schema": _ref("TokenRequest"),
+                                "example": _TOKEN_EXAMPLE,
+                            },
+                            "application/x-www-form-urlencoded": {
+                                "schema": _ref("TokenRequest"),
+                                "example": _TOKEN_EXAMPLE,
+                            },
                         },
                     },
                     "security": [{}, {"clientBasic": []}],
@@ -332,12 +457,17 @@ def build_openapi() -> dict[str, Any]:
                                 "enum": [c.value for c in GiftCategory],
                             },
                         },
-                        {"name": "min_price", "in": "query", "schema": _DECIMAL},
-                        {"name": "max_price", "in": "query", "schema": _DECIMAL},
+                        {"name": "min_price", "in": "query", "schema": _PRICE_FILTER},
+                        {"name": "max_price", "in": "query", "schema": _PRICE_FILTER},
                         {
                             "name": "page",
                             "in": "query",
-                            "schema": {"type": "integer", "minimum": 1, "default": 1},
+                            "schema": {
+                                "type": "integer",
+                                "minimum": 1,
+                                "maximum": _MAX_PAGE,
+                                "default": 1,
+                            },
                         },
                         {
                             "name": "per_page",
@@ -377,7 +507,15 @@ def build_openapi() -> dict[str, Any]:
                             "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                         }
                     ],
-                    "requestBody": {"required": True, "content": _json(_ref("SendCreate"))},
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": _ref("SendCreate"),
+                                "examples": _SEND_EXAMPLES,
+                            }
+                        },
+                    },
                     "responses": {
                         "201": {
                             "description": "The send was created.",
@@ -387,6 +525,13 @@ def build_openapi() -> dict[str, Any]:
                                 "Idempotent-Replayed": {"schema": _STRING},
                             },
                             "content": _json(_ref("SendEnvelope")),
+                            "links": {
+                                "GetSend": {
+                                    "operationId": "getSend",
+                                    "parameters": {"send_id": "$response.body#/send/id"},
+                                    "description": "Follow the send's status.",
+                                }
+                            },
                         },
                         **_errors("400", "401", "404", "409", "413", "422", "429", "5XX"),
                     },

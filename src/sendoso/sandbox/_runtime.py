@@ -74,29 +74,54 @@ class TokenBucket:
 
 @dataclass
 class Faults:
-    """Injected misbehaviour; ``rng`` is seedable so a run with the same seed replays."""
+    """Injected misbehaviour. Seeded, the same sequence of requests meets the same faults.
+
+    Each request's extra delay is ``latency_ms`` plus a uniform draw from ``[0, jitter_ms]``.
+    ``dedupe=False`` makes the sandbox ignore ``Idempotency-Key`` (as a server without
+    idempotency would), so a client's re-send of an ambiguous request shows up as a second
+    send instead of being absorbed.
+    """
 
     latency_ms: float
     token_ttl: float
     rate_limit: float | None
     error_rate: float = 0.0
     drop_rate: float = 0.0
+    jitter_ms: float = 0.0
+    dedupe: bool = True
     seed: int | None = None
     rng: random.Random = field(default_factory=random.Random)
+    #: Its own generator: how many requests were delayed must not shift which sends fail.
+    jitter_rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
     def from_config(cls, config: SandboxConfig) -> Faults:
         return cls(
-            latency_ms=config.latency_ms, token_ttl=config.token_ttl, rate_limit=config.rate_limit
+            latency_ms=config.latency_ms,
+            token_ttl=config.token_ttl,
+            rate_limit=config.rate_limit,
+            jitter_ms=config.jitter_ms,
         )
+
+    def reseed(self, seed: int | None) -> None:
+        self.seed = seed
+        self.rng.seed(seed)
+        self.jitter_rng.seed(None if seed is None else f"jitter:{seed}")
+
+    def delay_seconds(self) -> float:
+        """The extra delay for one request."""
+        jitter = self.jitter_rng.uniform(0, self.jitter_ms) if self.jitter_ms > 0 else 0.0
+        return (self.latency_ms + jitter) / 1000
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "latency_ms": self.latency_ms,
+            "jitter_ms": self.jitter_ms,
             "error_rate": self.error_rate,
             "drop_rate": self.drop_rate,
             "rate_limit": self.rate_limit,
             "token_ttl": self.token_ttl,
+            "dedupe": self.dedupe,
             "seed": self.seed,
         }
 

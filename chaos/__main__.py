@@ -1,0 +1,3 @@
+from chaos._cli import main
+
+raise SystemExit(main())
