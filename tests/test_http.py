@@ -337,6 +337,37 @@ def test_a_send_without_a_ticket_books_its_own_slot() -> None:
     assert Wait(pytest.approx(0.1)) in log
 
 
+def test_a_pause_longer_than_a_call_may_wait_fails_it_at_once_without_a_request() -> None:
+    """Retry-After: 86400 on one call used to make every later call of the client sleep a
+    day before its request; now they raise RateLimitError with the time left, sending
+    nothing, while a pause it may wait out is still waited out."""
+    clock = FakeClock()
+    pacer = Pacer(None, clock=clock)
+    log: list[object] = []
+    with pytest.raises(RateLimitError):
+        drive(
+            flow_for(Call("GET", "/api/v3/gifts"), pacer),
+            answer_with(429, **{"Retry-After": "86400"}),
+            log,
+            clock,
+        )
+    assert sum(isinstance(a, Transmit) for a in log) == 1
+
+    later: list[object] = []
+    with pytest.raises(RateLimitError) as raised:
+        drive(flow_for(Call("GET", "/api/v3/gifts"), pacer), answer_with(200), later, clock)
+    assert later == []  # no token asked for, no wait, no request
+    assert raised.value.retry_after == pytest.approx(86400)
+    assert "86400 s" in str(raised.value)
+
+    clock.now += 86400 - 60  # a minute left: within what a call waits
+    response, waited = drive(
+        flow_for(Call("GET", "/api/v3/gifts"), pacer), answer_with(200), None, clock
+    )
+    assert response.status_code == 200
+    assert Wait(pytest.approx(60)) in waited
+
+
 def test_a_rate_limited_send_can_be_handed_back_at_once_with_everyone_paused() -> None:
     """wait_on_rate_limited_sends=False: a 429 on a send raises after one attempt (the
     caller requeues it), and the shared pacer still holds every caller back; a read keeps

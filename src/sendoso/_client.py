@@ -7,8 +7,6 @@ the policy's generator with its own kind of I/O and lock.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import threading
 import time
 from collections.abc import Generator
@@ -52,19 +50,6 @@ USER_AGENT = f"sendoso-python/{__version__}"
 Auto = Literal["auto"]
 _HttpT = TypeVar("_HttpT", httpx.Client, httpx.AsyncClient)
 _T = TypeVar("_T")
-
-
-def _remember_missing_sniffio() -> None:
-    """httpcore runs ``import sniffio`` for every lock and event of every async request and
-    falls back to asyncio when it fails. anyio no longer installs sniffio, and Python does not
-    remember a failed import: each attempt searched ``sys.path`` again, about 0.7 ms of CPU per
-    request. A ``None`` entry in ``sys.modules`` makes the same ImportError instant, with the
-    same outcome (asyncio); nothing changes where sniffio is installed."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
-_remember_missing_sniffio()
 
 
 class _ClientBase(Generic[_HttpT]):

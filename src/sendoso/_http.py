@@ -34,6 +34,7 @@ from sendoso.errors import (
     APIStatusError,
     APITimeoutError,
     FieldProblem,
+    RateLimitError,
     status_error_class,
 )
 
@@ -188,6 +189,16 @@ def call_flow(
     # runner waits for it before recording "submitting"); retries book their own.
     ticket = call.idempotency_key
     while True:
+        paused = pacer.paused_for()
+        if paused > policy.max_rate_limit_wait - rate_limited_for:
+            # Another call's 429 asked everyone to hold off longer than this call may wait (a
+            # Retry-After of hours): say so now, instead of sleeping through it.
+            raise RateLimitError(
+                f"rate limited: the API asked to wait {paused:.0f} s more before the next "
+                f"request, longer than this call waits ({policy.max_rate_limit_wait:.0f} s)",
+                status_code=429,
+                retry_after=paused,
+            )
         token: BearerToken | None = None
         if call.authenticated:
             token = yield Authorize(stale_token)

@@ -782,3 +782,16 @@ def test_a_fixed_and_re_exported_file_does_not_send_twice(
     second = batch("run", str(path), "--yes", *TEMPLATE, "--json")
     assert parse_json(second)["sent_now"] == 1
     assert len(env.sends()) == 25
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "rate", "workers"),
+    [(None, None, 8), (None, 10.0, 8), (None, 200.0, 50), (None, 1000.0, 64), (3, 200.0, 3)],
+)
+def test_default_concurrency_keeps_up_with_the_rate(
+    concurrency: int | None, rate: float | None, workers: int
+) -> None:
+    """--rate 200 with the old fixed 8 in flight reached 80 sends/s at 100 ms per reply."""
+    from sendoso.cli._commands_batch import _workers
+
+    assert _workers(concurrency, rate) == workers

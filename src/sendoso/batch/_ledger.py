@@ -53,7 +53,7 @@ __all__ = [
     "new_owner",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _PAGE = 500
 
 Totals = dict[str, tuple[Decimal, Decimal]]
@@ -221,6 +221,9 @@ _rows = sa.Table(
     sa.Index("ix_sendoso_rows_state", "run_id", "state"),
     sa.Index("ix_sendoso_rows_dedupe", "run_id", "dedupe_key"),
     sa.Index("ix_sendoso_rows_recipient", "recipient", "submitted_at"),
+    # The cross-run duplicate check (every send, and every plan) looks a key up across all
+    # runs: the (run_id, dedupe_key) index cannot serve it, which made it read every row.
+    sa.Index("ix_sendoso_rows_dedupe_key", "dedupe_key", "state"),
 )
 
 
@@ -268,10 +271,22 @@ def _migrate_to_3(conn: Connection) -> None:
     _metadata.create_all(conn, tables=[_approvals])
 
 
+def _migrate_to_4(conn: Connection) -> None:
+    # Looking a dedupe key up across runs without reading the whole ledger.
+    for index in _rows.indexes:
+        if index.name == "ix_sendoso_rows_dedupe_key":
+            index.create(conn, checkfirst=True)
+
+
 # Hand-written rather than Alembic: the ledger lives in the user's own SQLite file or
 # database and must upgrade itself on open, with no migration scripts directory or ini file
 # to ship. Each entry takes the schema from version N-1 to N, inside one transaction.
-_MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
+_MIGRATIONS: list[Callable[[Connection], None]] = [
+    _migrate_to_1,
+    _migrate_to_2,
+    _migrate_to_3,
+    _migrate_to_4,
+]
 
 
 @dataclass(frozen=True)

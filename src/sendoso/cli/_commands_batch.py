@@ -6,6 +6,7 @@ machine, recovery) is a library call; this module parses flags and renders resul
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -79,6 +80,17 @@ ConcurrencyOption = Annotated[
     int,
     typer.Option(
         "--concurrency", min=1, max=256, help="Sends in flight at once.", rich_help_panel=_SPEED
+    ),
+]
+SendConcurrencyOption = Annotated[
+    int | None,
+    typer.Option(
+        "--concurrency",
+        min=1,
+        max=256,
+        help="Sends in flight at once (default: 8, or enough for --rate at 250 ms per "
+        "request, at most 64).",
+        rich_help_panel=_SPEED,
     ),
 ]
 RateOption = Annotated[
@@ -208,7 +220,7 @@ def run(
         bool,
         typer.Option("--yes", "-y", help="Do not ask for confirmation.", rich_help_panel=_SAFETY),
     ] = False,
-    concurrency: ConcurrencyOption = 8,
+    concurrency: SendConcurrencyOption = None,
     rate: RateOption = None,
     lease_seconds: LeaseOption = 60.0,
     ledger_url: LedgerOption = None,
@@ -272,7 +284,7 @@ def run(
                 ledger,
                 partial(_sending_client, cli_state, rate),
                 the_run,
-                concurrency,
+                _workers(concurrency, rate),
                 lease_seconds,
                 json_output,
             )
@@ -291,7 +303,7 @@ def _format(value: str) -> Literal["auto", "csv", "jsonl"]:
 def resume(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run to continue (see `batch runs`).")],
-    concurrency: ConcurrencyOption = 8,
+    concurrency: SendConcurrencyOption = None,
     rate: RateOption = None,
     lease_seconds: LeaseOption = 60.0,
     ledger_url: LedgerOption = None,
@@ -314,11 +326,21 @@ def resume(
             ledger,
             partial(_sending_client, cli_state, rate),
             the_run,
-            concurrency,
+            _workers(concurrency, rate),
             lease_seconds,
             json_output,
         )
     raise typer.Exit(code)
+
+
+def _workers(concurrency: int | None, rate: float | None) -> int:
+    """Sends in flight: what the user asked for, else enough to keep ``rate`` requests/s going
+    when each takes up to 250 ms (8 in flight cap a run at 80/s with 100 ms replies)."""
+    if concurrency is not None:
+        return concurrency
+    if rate is None:
+        return 8
+    return max(8, min(64, math.ceil(rate * 0.25)))
 
 
 def _sending_client(cli_state: State, rate: float | None) -> AsyncSendoso:
