@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -11,11 +12,12 @@ import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -958,7 +960,7 @@ def test_a_ledger_of_schema_1_is_migrated_on_open(tmp_path: Path) -> None:
 
 def test_a_ledger_of_schema_2_is_migrated_to_3_with_an_approvals_table(tmp_path: Path) -> None:
     """A ledger from before the MCP server gains the approvals table, keeps its runs and rows,
-    and says schema 3."""
+    and says the current schema."""
     import sqlite3
 
     path = tmp_path / "v2.db"
@@ -972,7 +974,7 @@ def test_a_ledger_of_schema_2_is_migrated_to_3_with_an_approvals_table(tmp_path:
     db.close()
 
     with Ledger(f"sqlite:///{path}") as ledger:
-        assert ledger.schema_version == 3 == SCHEMA_VERSION
+        assert ledger.schema_version == SCHEMA_VERSION
         assert ledger.counts("run-1") == {S.PLANNED: 2}
         assert ledger.require_run("run-1").confirmed_at is not None
         assert ledger.approvals() == []
@@ -1078,3 +1080,182 @@ def test_claim_row_takes_a_dead_owners_row_but_not_a_live_ones(ledger: Ledger) -
     assert taken is not None
     assert taken.lease_owner == live
     assert ledger.row_by_key(row.send_key or "") == ledger.row("mcp-1", row.number)
+
+
+def test_a_ledger_of_schema_3_is_migrated_to_4_with_an_index_on_dedupe_keys(
+    ledger_url: str,
+) -> None:
+    """A ledger from before the cross-run duplicate check had an index of its own gains it,
+    keeps its runs and rows, and still finds a send made before the upgrade."""
+    with Ledger(ledger_url) as ledger:
+        numbers = planned_run(ledger, 3, run_id="earlier")
+        ledger.confirm("earlier")
+        put_in(ledger, "earlier", numbers[0], S.SUBMITTED)
+    engine = sa.create_engine(ledger_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP INDEX ix_sendoso_rows_dedupe_key"))
+            conn.execute(sa.text("UPDATE sendoso_schema SET version = 3"))
+        with engine.connect() as conn:
+            assert "ix_sendoso_rows_dedupe_key" not in _leading_columns(conn)
+    finally:
+        engine.dispose()
+
+    with Ledger(ledger_url) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION
+        assert ledger.counts("earlier") == {S.SUBMITTED: 1, S.PLANNED: 2}
+        assert ledger.require_run("earlier").confirmed_at is not None
+        with ledger._engine.connect() as conn:
+            assert _leading_columns(conn)["ix_sendoso_rows_dedupe_key"] == "dedupe_key"
+        key = planned(numbers[0], run_id="earlier").dedupe_key or ""
+        found = ledger.sent_elsewhere([key], run_id="later", base_url=BASE_URL)
+        assert found == {key: ("earlier", numbers[0])}
+    with Ledger(ledger_url) as again:
+        assert again.schema_version == SCHEMA_VERSION
+
+
+def _leading_columns(conn: sa.Connection) -> dict[str, str]:
+    """Each index on sendoso_rows (its primary key's too) and the column it is sorted by
+    first."""
+    inspector = sa.inspect(conn)
+    leading = {
+        str(index["name"]): str(index["column_names"][0])
+        for index in inspector.get_indexes("sendoso_rows")
+    }
+    primary = inspector.get_pk_constraint("sendoso_rows")
+    if primary.get("name"):
+        leading[str(primary["name"])] = primary["constrained_columns"][0]
+    return leading
+
+
+def _statements(ledger: Ledger, call: Callable[[], object]) -> list[tuple[str, Any]]:
+    """The SQL ``call`` sends to the database, as sent (IN lists expanded), with its
+    parameters."""
+    sent: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        _conn, _cursor, statement, parameters, _context, _many = args
+        sent.append((statement, parameters))
+
+    sa.event.listen(ledger._engine, "before_cursor_execute", capture)
+    try:
+        call()
+    finally:
+        sa.event.remove(ledger._engine, "before_cursor_execute", capture)
+    return sent
+
+
+def _rows_searched_by(ledger: Ledger, statement: str, parameters: Any) -> set[str]:
+    """The columns by which the database would look up sendoso_rows to run ``statement``
+    (the leading column of each index it searches), failing if it would read the whole
+    table. On PostgreSQL sequential scans are priced out first, so that the plan says whether
+    an index *can* serve the statement, however few rows the test's table holds."""
+    with ledger._engine.connect() as conn:
+        if ledger.dialect == "sqlite":
+            plan = "\n".join(
+                str(step[-1])
+                for step in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            )
+            assert not re.search(r"^SCAN sendoso_rows\b", plan, re.MULTILINE), plan
+            # "SEARCH t USING INDEX i (a=? AND b>?)": a is the column the search leads with.
+            leads = re.findall(
+                r"^SEARCH sendoso_rows USING (?:COVERING )?(?:INDEX \S+|PRIMARY KEY) \((\w+)",
+                plan,
+                re.MULTILINE,
+            )
+            assert leads, plan
+            return set(leads)
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plan = "\n".join(
+            str(line[0]) for line in conn.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+        )
+        assert "Seq Scan on sendoso_rows" not in plan, plan
+        leading = _leading_columns(conn)
+        # A plain index scan may walk a whole index filtering on a later column: only the
+        # index's first column makes it a search.
+        used = re.findall(
+            r"(?:Index Scan|Index Only Scan|Bitmap Index Scan) (?:using |on )(\S+)", plan
+        )
+        searched = {leading[name] for name in used if name in leading}
+        assert searched, plan
+        return searched
+
+
+def _history(ledger: Ledger) -> None:
+    """An earlier run to the same host that sent some of its rows, and a run still to send."""
+    earlier = planned_run(ledger, 20, run_id="earlier")
+    ledger.confirm("earlier")
+    for number in earlier[:10]:
+        put_in(ledger, "earlier", number, S.SUBMITTED)
+    make_run(ledger, [planned(n, run_id="later") for n in range(100, 103)], "later")
+    ledger.confirm("later")
+
+
+def _one(statements: list[tuple[str, Any]], marker: str) -> tuple[str, Any]:
+    (found,) = [(sql, params) for sql, params in statements if marker in sql]
+    return found
+
+
+def test_the_duplicate_check_before_each_send_searches_an_index_by_dedupe_key(
+    ledger: Ledger,
+) -> None:
+    """Regression: the cross-run duplicate check begin_send makes in every send's transaction
+    read every row of the ledger (no index leads with the dedupe key), so each send got
+    slower as the ledger's history grew. The cool-down check beside it searches by
+    recipient."""
+    _history(ledger)
+    owner = new_owner()
+    (row,) = ledger.claim("later", owner, lease_seconds=LONG_LEASE)
+    since = datetime.now(UTC) - timedelta(days=30)
+    outcome: list[RowState | None] = []
+    statements = _statements(
+        ledger,
+        lambda: outcome.append(
+            ledger.begin_send(
+                "later",
+                row.number,
+                owner,
+                recipient=row.recipient,
+                cooldown_since=since,
+                dedupe_key=row.dedupe_key,
+                base_url=BASE_URL,
+            )
+        ),
+    )
+    assert outcome == [S.SUBMITTING]
+    assert _rows_searched_by(ledger, *_one(statements, "dedupe_key IN")) == {"dedupe_key"}
+    assert _rows_searched_by(ledger, *_one(statements, "submitted_at >=")) == {"recipient"}
+
+
+def test_the_duplicate_check_while_planning_searches_an_index_by_dedupe_key(
+    ledger: Ledger,
+) -> None:
+    """Regression: the plan-time lookup of keys other runs sent walked every run (or every
+    row) instead of finding the keys."""
+    _history(ledger)
+    keys = [planned(n).dedupe_key or "" for n in (2, 3, 50)]
+    found: list[dict[str, tuple[str, int]]] = []
+    statements = _statements(
+        ledger,
+        lambda: found.append(ledger.sent_elsewhere(keys, run_id="later", base_url=BASE_URL)),
+    )
+    assert found == [{keys[0]: ("earlier", 2), keys[1]: ("earlier", 3)}]
+    assert _rows_searched_by(ledger, *_one(statements, "dedupe_key IN")) == {"dedupe_key"}
+
+
+def test_the_mcp_admission_checks_search_indexes(ledger: Ledger) -> None:
+    """Regression: the MCP server's same-gift refusal (SendAdmission.sent_before) read every
+    row of the ledger for each send it admitted; its cool-down check searches by
+    recipient."""
+    _history(ledger)
+    answers: list[object] = []
+
+    def admit(admission: SendAdmission) -> None:
+        answers.append(admission.sent_before(planned(2).dedupe_key or "", base_url=BASE_URL))
+        since = datetime.now(UTC) - timedelta(days=30)
+        answers.append(admission.recently_gifted("person2@example.com", since=since))
+
+    statements = _statements(ledger, lambda: ledger.preview_admission("later", admit))
+    assert answers == [("earlier", 2), True]
+    assert _rows_searched_by(ledger, *_one(statements, "dedupe_key IN")) == {"dedupe_key"}
+    assert _rows_searched_by(ledger, *_one(statements, "submitted_at >=")) == {"recipient"}

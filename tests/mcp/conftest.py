@@ -7,10 +7,6 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-
-# The batch engine's PostgreSQL fixtures (a throwaway database per test, or a skip with the
-# reason when no server can be had), for MCP servers sharing a ledger.
-from tests.batch.conftest import postgres_server_url, postgres_url  # noqa: F401
 from tests.mcp._support import Ledgers, McpAgent, server_env, start_agent
 
 from sendoso.sandbox import SandboxServer

@@ -221,10 +221,11 @@ _rows = sa.Table(
     sa.Index("ix_sendoso_rows_state", "run_id", "state"),
     sa.Index("ix_sendoso_rows_dedupe", "run_id", "dedupe_key"),
     sa.Index("ix_sendoso_rows_recipient", "recipient", "submitted_at"),
-    # The cross-run duplicate check (every send, and every plan) looks a key up across all
-    # runs: the (run_id, dedupe_key) index cannot serve it, which made it read every row.
-    sa.Index("ix_sendoso_rows_dedupe_key", "dedupe_key", "state"),
 )
+# The cross-run duplicate check (before every send, and while planning) looks a key up across
+# all runs, which the (run_id, dedupe_key) index cannot serve: without this one it read every
+# row of the ledger.
+_dedupe_key_index = sa.Index("ix_sendoso_rows_dedupe_key", _rows.c.dedupe_key, _rows.c.state)
 
 
 #: Sends that wait for a person (``sendoso approvals``) before they become rows: a row is
@@ -272,10 +273,8 @@ def _migrate_to_3(conn: Connection) -> None:
 
 
 def _migrate_to_4(conn: Connection) -> None:
-    # Looking a dedupe key up across runs without reading the whole ledger.
-    for index in _rows.indexes:
-        if index.name == "ix_sendoso_rows_dedupe_key":
-            index.create(conn, checkfirst=True)
+    # Ledgers created before the index existed (a new one gets it with its tables).
+    _dedupe_key_index.create(conn, checkfirst=True)
 
 
 # Hand-written rather than Alembic: the ledger lives in the user's own SQLite file or

@@ -12,7 +12,6 @@ protection: Host and Origin must be loopback too).
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import SQLAlchemyError
 
-from sendoso._net import is_loopback_host
+from sendoso._net import is_loopback_host, listening_socket
 from sendoso._version import __version__
 from sendoso.batch._ledger import LedgerError, LedgerFailedError, describe_failure
 from sendoso.errors import (
@@ -540,21 +539,6 @@ def check_http_host(host: str) -> None:
         )
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host.strip("[]"), port, type=socket.SOCK_STREAM
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(64)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
-
-
 async def serve_http(
     desk: SendDesk,
     *,
@@ -567,7 +551,7 @@ async def serve_http(
     import uvicorn
 
     check_http_host(host)
-    sock = _bind(host, port)
+    sock = listening_socket(host, port, backlog=64)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     security = TransportSecuritySettings(

@@ -13,7 +13,7 @@ from types import FrameType, TracebackType
 import uvicorn
 from starlette.applications import Starlette
 
-from sendoso._net import is_loopback_host
+from sendoso._net import is_loopback_host, listening_socket
 from sendoso.sandbox._app import create_app
 from sendoso.sandbox._config import SandboxConfig
 
@@ -45,22 +45,6 @@ def _check_host(host: str, allow_remote: bool) -> None:
             " and has unauthenticated control endpoints, so it only binds to loopback"
             " (127.0.0.1, ::1, localhost) unless allow_remote=True (--allow-remote)"
         )
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host.strip("[]"), port, type=socket.SOCK_STREAM
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(128)
-        sock.set_inheritable(True)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _url(sock: socket.socket) -> str:
@@ -131,7 +115,7 @@ class SandboxServer:
         """Start serving; returns once the port accepts connections."""
         if self._server is not None:
             raise RuntimeError("the sandbox server was already started")
-        sock = _bind(self.host, self._requested_port)
+        sock = listening_socket(self.host, self._requested_port, inheritable=True)
         server = uvicorn.Server(_uvicorn_config(self.app))
         thread = threading.Thread(
             target=server.run, kwargs={"sockets": [sock]}, name="sendoso-sandbox", daemon=True
@@ -207,7 +191,7 @@ def serve(
     loopback are refused with :class:`ValueError` unless ``allow_remote``.
     """
     _check_host(host, allow_remote)
-    sock = _bind(host, port)
+    sock = listening_socket(host, port, inheritable=True)
     url = _url(sock)
     app = create_app(config)
     server = _NotifyingServer(
