@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
+
+from chaos._recipients import ADDRESS, EGIFT, HEADERS, PHYSICAL, write_csv
 
 from benchmarks._sandbox import RemoteSandbox
 from sendoso.batch import BatchSpec, Ledger, prepare_run
 
-EGIFT = "gft_egift_amazon_us_25"
-PHYSICAL = "gft_phys_coffee_sampler"
-HEADERS = [
-    "First Name",
-    "Last Name",
-    "Email",
-    "Mailing Street",
-    "Mailing City",
-    "Mailing State/Province",
-    "Mailing Zip/Postal Code",
-    "Mailing Country",
-    "Gift",
-]
+__all__ = ["EGIFT", "MESSAGE", "plan", "recipients_csv"]
+
+# The run's template writes every message, so no per-row one; no account either.
+_HEADERS = [name for name in HEADERS if name not in ("Account Name", "Message")]
+# An eGift row has no address but its country.
+_EGIFT_ADDRESS = ("", "", "", "", ADDRESS[-1])
 MESSAGE = "Hi {first_name}, thank you for a great year!"
 
 
@@ -28,19 +22,13 @@ def recipients_csv(path: Path, rows: int, *, physical_every: int = 0) -> Path:
     """``rows`` valid recipients: eGifts, and a physical gift on every ``physical_every``-th
     row if set. Emails are distinct, also from other files' (named after the file), since
     the ledger never sends one recipient the same gift twice across runs."""
-    with path.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out)
-        writer.writerow(HEADERS)
-        for i in range(rows):
-            physical = physical_every > 0 and i % physical_every == physical_every - 1
-            address = (
-                ["1 Main St", "Austin", "TX", "78701", "US"] if physical else [""] * 4 + ["US"]
-            )
-            gift = PHYSICAL if physical else EGIFT
-            writer.writerow(
-                ["Pat", f"Person{i}", f"pat.{path.stem}.{i}@example.com", *address, gift]
-            )
-    return path
+    lines: list[list[str]] = []
+    for i in range(rows):
+        physical = physical_every > 0 and i % physical_every == physical_every - 1
+        address = ADDRESS if physical else _EGIFT_ADDRESS
+        gift = PHYSICAL if physical else EGIFT
+        lines.append(["Pat", f"Person{i}", f"pat.{path.stem}.{i}@example.com", *address, gift])
+    return write_csv(path, lines, _HEADERS)
 
 
 def plan(ledger: Ledger, sandbox: RemoteSandbox, path: Path, run_id: str) -> int:

@@ -146,7 +146,7 @@ def run_chaos(
     given. The sandbox is reset before every mode (and its faults left on afterwards)."""
     with contextlib.ExitStack() as stack:
         if sandbox_url is None:
-            control = stack.enter_context(serve_sandbox())
+            control = stack.enter_context(serve_sandbox()).control
         else:
             control = stack.enter_context(SandboxControl(sandbox_url, timeout=30))
         results = []

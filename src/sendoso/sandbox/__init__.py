@@ -16,12 +16,17 @@ domain is refused with 422; postal code ``00000`` fails address verification wit
 
     with SandboxServer(SandboxConfig(rate_limit=None)) as sandbox:
         ...  # point the SDK at sandbox.url
+
+:class:`SandboxProcess` runs ``sendoso sandbox serve`` in a child process instead, for
+benchmarks and fault-injection runs that want the server as a user starts it, out of their own
+interpreter.
 """
 
 from sendoso.sandbox._app import create_app
 from sendoso.sandbox._config import SandboxConfig
 from sendoso.sandbox._control import SandboxControl
 from sendoso.sandbox._lifecycle import LIFECYCLE, MAGIC
+from sendoso.sandbox._process import SandboxProcess, SandboxStartError
 from sendoso.sandbox._server import SandboxServer, serve
 
 __all__ = [
@@ -29,7 +34,9 @@ __all__ = [
     "MAGIC",
     "SandboxConfig",
     "SandboxControl",
+    "SandboxProcess",
     "SandboxServer",
+    "SandboxStartError",
     "create_app",
     "serve",
 ]

@@ -1,0 +1,94 @@
+"""SandboxProcess: `sendoso sandbox serve` in a child process, over real loopback sockets."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sendoso import Sendoso
+from sendoso.sandbox import SandboxConfig, SandboxProcess, SandboxStartError
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_serves_the_config_it_was_given_until_stopped(tmp_path: Path) -> None:
+    config = SandboxConfig(
+        client_id="proc-client",
+        client_secret="proc-secret",
+        token_ttl=60,
+        rate_limit=None,
+        latency_ms=1,
+        db=str(tmp_path / "sandbox.db"),
+    )
+    with SandboxProcess(config) as sandbox:
+        assert sandbox.url.startswith("http://127.0.0.1:")
+        assert sandbox.pid != os.getpid()
+        faults = sandbox.control.faults()
+        assert (faults["token_ttl"], faults["rate_limit"], faults["latency_ms"]) == (60, None, 1)
+        refused = httpx.post(
+            sandbox.url + "/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": "sandbox-client",
+                "client_secret": "sandbox-secret",
+            },
+        )
+        assert refused.status_code == 401
+        with Sendoso(
+            base_url=sandbox.url, client_id="proc-client", client_secret="proc-secret"
+        ) as client:
+            gift = client.gifts.list()[0]
+            assert gift.id
+        assert sandbox.control.stats()["requests"]["GET /api/v3/gifts"] == 1
+        url, pid = sandbox.url, sandbox.pid
+    assert _gone(pid)
+    assert (tmp_path / "sandbox.db").exists()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/api/v3/gifts", timeout=5)
+
+
+def test_a_start_that_fails_raises_with_what_the_command_printed() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        sandbox = SandboxProcess(port=port)
+        with pytest.raises(SandboxStartError) as failure:
+            sandbox.start()
+    message = str(failure.value)
+    assert message.startswith("the sandbox exited at start (exit code 2); it printed:")
+    assert f"cannot listen on 127.0.0.1:{port}" in message
+    assert _gone(sandbox.pid)
+    with pytest.raises(RuntimeError, match="not started"):
+        sandbox.control  # noqa: B018 - the property raises
+
+
+def test_a_command_that_never_reports_listening_is_stopped() -> None:
+    silent = [sys.executable, "-c", "import time; time.sleep(120)"]
+    sandbox = SandboxProcess(command=silent, start_timeout=1)
+    with pytest.raises(SandboxStartError, match="did not report listening within 1 s"):
+        sandbox.start()
+    assert _gone(sandbox.pid)
+
+
+def test_jitter_cannot_be_passed_to_the_command() -> None:
+    with pytest.raises(ValueError, match="jitter_ms"):
+        SandboxProcess(SandboxConfig(jitter_ms=5))
+
+
+def test_nothing_to_reach_before_start() -> None:
+    sandbox = SandboxProcess()
+    with pytest.raises(RuntimeError, match="not started"):
+        sandbox.url  # noqa: B018 - the property raises
+    sandbox.stop()
