@@ -6,16 +6,16 @@ This is the contract a user reads: if these pass, the sandbox behaves as the see
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from sendoso.sandbox import SandboxConfig, SandboxProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 
@@ -61,34 +61,13 @@ def fill(template: str, **values: str) -> str:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    """``sendoso sandbox serve --port 0`` in its own process; yields its URL."""
-    process = subprocess.Popen(
-        [str(SENDOSO), "sandbox", "serve", "--port", "0", "--rate-limit", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
-    )
-    assert process.stdout is not None
-    url = None
-    seen = []
-    for line in process.stdout:
-        seen.append(line)
-        found = re.search(r"http://127\.0\.0\.1:\d+", line)
-        if found:
-            url = found.group(0)
-            break
-    if url is None:
-        process.kill()
-        pytest.fail("sandbox serve printed no URL:\n" + "".join(seen))
-    try:
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    """``sendoso sandbox serve --port 0`` in its own process, unlimited; yields its URL."""
+    with SandboxProcess(
+        SandboxConfig(rate_limit=None),
+        command=[str(SENDOSO)],
+        env={"NO_COLOR": "1", "COLUMNS": "200"},
+    ) as process:
+        yield process.url
 
 
 def curl(*args: str) -> tuple[int, dict[str, str], object]:
