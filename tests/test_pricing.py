@@ -4,7 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from sendoso import Gift, estimate_cost
+from sendoso import Gift, SendRequest, estimate_cost
+from sendoso.pricing import EstimateMemo
+from sendoso.resources import check_against
 
 MUG = Gift(
     id="gft_mug",
@@ -67,3 +69,52 @@ def test_fees_in_dollars_are_never_added_to_another_currency() -> None:
         _ = estimate.high
     assert str(estimate) == "55.00 GBP + 10.00\u201315.00 USD"
     assert [c.currency for c in estimate.total] == ["GBP", "USD"]
+
+
+CARD = Gift(id="gft_card", name="Card", category="egift", price=Decimal("25.00"))
+BOX = Gift(id="gft_box", name="Box", category="physical", price=Decimal("10"))
+JOURNAL = Gift(
+    id="gft_journal",
+    name="Journal",
+    category="physical",
+    price=Decimal("50.00"),
+    currency="GBP",
+    shipping_estimate={"origin_country": "GB", "domestic": "5.00", "international": "12.00"},
+)
+
+
+@pytest.mark.parametrize("gift", [MUG, CARD, BOX, JOURNAL], ids=lambda g: g.id)
+def test_a_memo_of_estimates_agrees_with_estimate_cost(gift: Gift) -> None:
+    memo = EstimateMemo()
+    for _ in range(2):  # the second round is answered from the memo
+        for country in (None, "US", "us", "CA", "GB", "gb"):
+            assert memo(gift, country) == estimate_cost(gift, country)
+
+
+def test_a_memo_does_not_serve_a_changed_catalog_stale() -> None:
+    memo = EstimateMemo()
+    assert memo(MUG, "US").high == Decimal("41.00")
+    dearer = MUG.model_copy(update={"price": Decimal("20.00")})
+    assert memo(dearer, "US").high == Decimal("43.00")
+    assert memo(MUG, "US").high == Decimal("41.00")
+
+
+def test_check_against_with_a_memo_is_check_against_without() -> None:
+    memo = EstimateMemo()
+    catalog = [MUG, CARD, JOURNAL]
+    for gift_id, country in [("gft_mug", "US"), ("gft_mug", "CA"), ("gft_card", "US")] * 2:
+        request = SendRequest(
+            gift_id=gift_id,
+            first_name="Ada",
+            last_name="Lovelace",
+            email="ada@example.com",
+            message="Thanks",
+            address={
+                "line1": "1 Main St",
+                "city": "Springfield" if country == "US" else "Toronto",
+                "state": "IL" if country == "US" else "ON",
+                "postal_code": "62701" if country == "US" else "M5V 2T6",
+                "country": country,
+            },
+        )
+        assert check_against(request, catalog, estimator=memo) == check_against(request, catalog)

@@ -14,6 +14,7 @@ __all__ = [
     "FULFILLMENT_FEE_CURRENCY",
     "FULFILLMENT_FEE_HIGH",
     "FULFILLMENT_FEE_LOW",
+    "EstimateMemo",
     "estimate_cost",
 ]
 
@@ -52,3 +53,26 @@ def estimate_cost(gift: Gift, country: str | None = None) -> CostEstimate:
         shipping_high=shipping_high,
         shipping_known=shipping_known,
     )
+
+
+class EstimateMemo:
+    """:func:`estimate_cost`, remembered per (gift, country) for one pass over one catalog.
+
+    A batch checks many rows against a handful of items and countries; this prices each
+    pair once. Entries are keyed by the gift *object* (the memo holds it, so its id is not
+    reused), so a fresh catalog is priced afresh; make a new memo for each pass and do not
+    change a catalog's items while a memo of them is in use. Callers share the returned
+    estimate and must not modify it.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[int, str | None], tuple[Gift, CostEstimate]] = {}
+
+    def __call__(self, gift: Gift, country: str | None = None) -> CostEstimate:
+        key = (id(gift), country)
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is gift:
+            return hit[1]
+        estimate = estimate_cost(gift, country)
+        self._memo[key] = (gift, estimate)
+        return estimate

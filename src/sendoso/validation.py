@@ -148,6 +148,25 @@ def _clean_code(value: str | None) -> str | None:
     return (_clean(value) or "").upper() or None
 
 
+def _plainly_normal(a: Address) -> bool:
+    """True when normalising ``a`` certainly changes nothing; False means "work it out"."""
+    texts = (a.line1, a.line2, a.city)
+    codes = (a.state, a.postal_code, a.country)
+    # What _clean and _clean_code return unchanged: non-empty, stripped ASCII (ASCII is
+    # NFC), upper case for the codes, and not every part missing.
+    if texts == (None, None, None) and codes == (None, None, None):
+        return False
+    for value in texts:
+        if value is not None and not (value and value.isascii() and value.strip() == value):
+            return False
+    for value in codes:
+        if value is not None and not (
+            value and value.isascii() and value.strip() == value and value.upper() == value
+        ):
+            return False
+    return True
+
+
 def normalize(request: SendRequest) -> SendRequest:
     """Trim whitespace, NFC-normalise text and upper-case codes, without judging anything.
 
@@ -158,7 +177,8 @@ def normalize(request: SendRequest) -> SendRequest:
     changes: dict[str, Any] = {}
     for name in _TEXT_FIELDS:
         value = getattr(request, name)
-        if value is not None:
+        # Non-empty stripped ASCII is its own _clean (ASCII is NFC): no call for it.
+        if value is not None and not (value and value.isascii() and value.strip() == value):
             cleaned = _clean(value)
             if cleaned != value:
                 changes[name] = cleaned
@@ -169,7 +189,7 @@ def normalize(request: SendRequest) -> SendRequest:
         if cleaned != message:
             changes["message"] = cleaned
     a = request.address
-    if a is not None:
+    if a is not None and not _plainly_normal(a):
         parts = {
             "line1": _clean(a.line1),
             "line2": _clean(a.line2),
@@ -204,6 +224,10 @@ _CONTROL_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e
 
 
 def _has_control_characters(value: str, *, allow_newlines: bool = False) -> bool:
+    # Printable text has none of them (Cc and the overrides, Cf, are not printable), and
+    # str.isprintable is several times quicker than the search.
+    if value.isprintable():
+        return False
     pattern = _CONTROL_IN_TEXT if allow_newlines else _CONTROL
     return pattern.search(value) is not None
 
@@ -296,7 +320,7 @@ def validate(request: SendRequest, gift: Gift | None = None) -> list[FieldProble
             address.postal_code,
         ]
     # One search over every field finds the rare request that has a control character.
-    suspect = _CONTROL.search("".join(filter(None, values))) is not None
+    suspect = _has_control_characters("".join(filter(None, values)))
     for field, value in zip(names, values, strict=True):
         if value is None:
             continue

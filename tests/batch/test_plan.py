@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import random
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -961,3 +962,66 @@ def test_a_catalog_listing_an_id_twice_is_read_as_check_against_reads_it(
         fields = {k: v for k, v in fields.items() if v}
         planned = plan_source_rows([SourceRow(2, fields, {})], [first, other])
         assert planned[2].state is state, planned[2].error
+
+
+class _KeepRows:
+    """A plan writer that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.rows: list[PlannedRow] = []
+
+    def first_rows(self, dedupe_keys: Any) -> dict[str, int]:
+        return {}
+
+    def add(self, rows: Sequence[PlannedRow]) -> None:
+        self.rows += rows
+
+
+def test_estimates_priced_once_per_run_follow_a_changed_catalog(
+    tmp_path: Path, catalog: list[Gift]
+) -> None:
+    """Estimates are worked out once per gift and country of a run: every row still gets
+    its own, and the next run with a changed catalog is priced from that catalog."""
+    records = [person(n, gift_id=COFFEE) for n in range(3)] + [person(9, **CA_ADDRESS)]
+    records[-1]["gift_id"] = COFFEE
+    path = write_csv(tmp_path / "in.csv", records)
+    _, rows = plan(path, catalog)
+    assert [rows[n].estimate for n in (2, 3, 4)] == [
+        {"USD": (Decimal("63.50"), Decimal("68.50"))}
+    ] * 3
+    abroad = rows[5].estimate
+    assert abroad is not None
+    assert abroad != rows[2].estimate
+    dearer = [
+        g.model_copy(update={"price": g.price + 10}) if g.id == COFFEE else g for g in catalog
+    ]
+    _, again = plan(path, dearer)
+    assert again[2].estimate == {"USD": (Decimal("73.50"), Decimal("78.50"))}
+    writer = _KeepRows()
+    plan_rows(Source(path).rows(), catalog, PlanOptions(run_id="r"), writer)
+    first, second = writer.rows[:2]
+    assert first.estimate == second.estimate
+    assert first.estimate is not second.estimate
+
+
+def test_planning_leaves_the_garbage_collector_as_it_found_it(
+    tmp_path: Path, catalog: list[Gift]
+) -> None:
+    path = write_csv(tmp_path / "in.csv", [person(n) for n in range(3)])
+
+    def broken_rows() -> Iterator[SourceRow]:
+        yield from Source(path).rows()
+        raise OSError("disk gone")
+
+    assert gc.isenabled()
+    plan_rows(Source(path).rows(), catalog, PlanOptions(run_id="r"), _KeepRows())
+    assert gc.isenabled()
+    with pytest.raises(OSError, match="disk gone"):
+        plan_rows(broken_rows(), catalog, PlanOptions(run_id="r"), _KeepRows())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        plan_rows(Source(path).rows(), catalog, PlanOptions(run_id="r"), _KeepRows())
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

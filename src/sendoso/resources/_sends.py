@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Required, TypedDict, Unpack
 from urllib.parse import quote
@@ -102,10 +102,24 @@ class SendCheck:
             raise ValidationError(self.problems)
 
 
-def check_against(request: SendRequest, catalog: Iterable[Gift]) -> SendCheck:
-    """Pure: :class:`SendCheck` for ``request`` given the catalog's items."""
+def check_against(
+    request: SendRequest,
+    catalog: Iterable[Gift],
+    *,
+    estimator: Callable[[Gift, str | None], CostEstimate] = estimate_cost,
+) -> SendCheck:
+    """Pure: :class:`SendCheck` for ``request`` given the catalog's items.
+
+    ``estimator`` prices the gift: :func:`~sendoso.pricing.estimate_cost`, or a memo of it
+    (:class:`~sendoso.pricing.EstimateMemo`) when many requests are checked against one
+    catalog.
+    """
     request = normalize(request)
-    gift = next((g for g in catalog if g.id == request.gift_id), None)
+    gift = None
+    for item in catalog:
+        if item.id == request.gift_id:
+            gift = item
+            break
     problems = validate(request, gift)
     if request.gift_id and gift is None:
         problems.append(
@@ -117,7 +131,7 @@ def check_against(request: SendRequest, catalog: Iterable[Gift]) -> SendCheck:
             )
         )
     country = request.country
-    estimate = estimate_cost(gift, country) if gift is not None and not problems else None
+    estimate = estimator(gift, country) if gift is not None and not problems else None
     return SendCheck(request=request, gift=gift, problems=problems, estimate=estimate)
 
 
