@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.engine.errors import is_inconsistent_replay
 from schemathesis.specs.openapi.checks import positive_data_acceptance
@@ -41,6 +41,9 @@ FUZZ_SETTINGS = settings(
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,
+    # No shrinking: each step is a real request to a server whose state moves on, so a
+    # shrink can run for many minutes; the failing example is reported as found.
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
 )
 
 #: The document the sandbox serves (test_the_served_document_is_the_one_fuzzed holds it to
