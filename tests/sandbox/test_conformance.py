@@ -280,6 +280,18 @@ def _send_create_validator() -> Any:
             },
             False,
         ),
+        # Found by the stateful run: U+001D is not whitespace to JSON Schema's `\S` but is
+        # trimmed by the sandbox, which then answered "last_name is required".
+        (
+            {
+                "gift_id": "g",
+                "first_name": "A",
+                "last_name": "\x1d",
+                "email": "a@example.com",
+                "message": "\x85 ",
+            },
+            False,
+        ),
     ],
 )
 def test_the_document_states_what_a_send_requires(send: dict[str, Any], valid: bool) -> None:
@@ -307,3 +319,19 @@ def test_numeric_metadata_the_document_allows_is_accepted(
     )
     assert response.status_code == 201, response.text
     assert response.json()["send"]["metadata"] == {"contact_id": "42", "vip": "true"}
+
+
+@pytest.mark.parametrize("char", ["\x1c", "\x1d", "\x1e", "\x1f", "\x85"])
+def test_required_text_is_not_blank_in_either_regex_dialect(char: str) -> None:
+    """Python trims U+001C-U+001F and U+0085 as whitespace, but JSON Schema's (ECMA-262) `\\s`
+    does not include them, so a bare `\\S` let a fuzzer send "\\x1d" as a last name that the
+    sandbox then called missing. re.ASCII stands for the narrower `\\s` here."""
+    schemas = build_openapi()["components"]["schemas"].values()
+    (last_name,) = (
+        s["properties"]["last_name"]
+        for s in schemas
+        if "pattern" in s.get("properties", {}).get("last_name", {})
+    )
+    assert char.strip() == ""
+    assert re.search(last_name["pattern"], char, re.ASCII) is None
+    assert re.search(last_name["pattern"], char + "a", re.ASCII)

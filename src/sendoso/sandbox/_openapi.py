@@ -33,6 +33,8 @@ def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 _STRING = {"type": "string"}
+#: At least one character that is neither whitespace nor a control character.
+NOT_BLANK = r"[^\s\x00-\x1f\x7f-\x9f]"
 _DECIMAL = {"type": "string", "pattern": r"^-?\d+(\.\d+)?$", "examples": ["45.00"]}
 #: A price filter: what the sandbox accepts, exactly (_app._PRICE).
 _PRICE_FILTER = {
@@ -158,12 +160,14 @@ def _send_request_schema() -> tuple[dict[str, Any], dict[str, Any]]:
     properties = schema["properties"]
     for name in _REQUIRED_SEND_FIELDS:
         limit = MAX_MESSAGE_LENGTH if name == "message" else MAX_FIELD_LENGTHS[name]
-        # Surrounding whitespace is trimmed, so a blank value counts as missing.
+        # Surrounding whitespace is trimmed, so a blank value counts as missing. Python's
+        # trimming also takes U+001C-U+001F and U+0085, which a JSON Schema (ECMA-262) `\S`
+        # would let through: the pattern names one character that survives either way.
         properties[name] = {
             "type": "string",
             "minLength": 1,
             "maxLength": limit,
-            "pattern": r"\S",
+            "pattern": NOT_BLANK,
             "title": properties[name].get("title", name),
         }
     properties["email"]["format"] = "email"
