@@ -8,17 +8,16 @@ settles it as refused; the agent sees either through ``get_send_status`` or by c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sendoso.cli._exit import ExitCode, guard
+from sendoso.cli._ledger import LedgerOption, open_ledger
 from sendoso.cli._output import JsonFlag, console, kv_table, print_json, text
 
 if TYPE_CHECKING:
-    from sendoso.batch._ledger import Approval, Ledger
+    from sendoso.batch._ledger import Approval
     from sendoso.mcp import SendView
 
 __all__ = ["approvals_app"]
@@ -29,24 +28,6 @@ approvals_app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-LedgerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ledger",
-        help="Ledger database URL (default: $SENDOSO_LEDGER, else a SQLite file in the user "
-        "data directory); the one `sendoso mcp` uses.",
-        metavar="URL",
-    ),
-]
-
-
-@contextmanager
-def _open_ledger(url: str | None) -> Iterator[Ledger]:
-    from sendoso.batch._ledger import Ledger, ledger_failures
-
-    with ledger_failures(), Ledger(url) as ledger:
-        yield ledger
 
 
 def _estimate(approval: Approval) -> str:
@@ -92,7 +73,7 @@ def list_approvals(
 
     from sendoso.batch._ledger import ApprovalState
 
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         found = ledger.approvals(state=None if show_all else ApprovalState.PENDING)
     if json_output:
         print_json([_approval_json(a) for a in found])
@@ -142,7 +123,7 @@ def approve(
     from sendoso.mcp import Guardrails, Refusal, SendDesk
 
     cli_state = state_of(ctx)
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
 
         async def main() -> SendView:
             async with cli_state.async_client(wait_on_rate_limited_sends=False) as client:
@@ -195,7 +176,7 @@ def reject(
     json_output: JsonFlag = False,
 ) -> None:
     """Reject a held send: it is never sent, and the agent is told not to retry it."""
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         decided = ledger.reject_approval(approval_id, reason.strip() if reason else None)
     if json_output:
         print_json(_approval_json(decided))

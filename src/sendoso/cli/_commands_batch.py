@@ -7,8 +7,7 @@ machine, recovery) is a library call; this module parses flags and renders resul
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import typer
 
 from sendoso.cli._exit import ExitCode, guard
+from sendoso.cli._ledger import LedgerOption, open_ledger
 from sendoso.cli._output import (
     JsonFlag,
     confirm_or_exit,
@@ -67,15 +67,6 @@ _GIFT = "Gift and message"
 _SAFETY = "Safety"
 _SPEED = "Throughput"
 
-LedgerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ledger",
-        help="Ledger database URL (default: $SENDOSO_LEDGER, else a SQLite file in the user "
-        "data directory). e.g. sqlite:///runs.db or postgresql+psycopg://user@host/db",
-        metavar="URL",
-    ),
-]
 ConcurrencyOption = Annotated[
     int,
     typer.Option(
@@ -112,14 +103,6 @@ LeaseOption = Annotated[
         help="How long a claimed row stays reserved for a worker that stops answering.",
     ),
 ]
-
-
-@contextmanager
-def _open_ledger(url: str | None) -> Iterator[Ledger]:
-    from sendoso.batch import Ledger, ledger_failures
-
-    with ledger_failures(), Ledger(url) as ledger:
-        yield ledger
 
 
 @batch_app.command("run")
@@ -259,7 +242,7 @@ def run(
         with cli_state.client() as client:
             catalog = client.gifts.list()
             base_url = client.base_url
-        with _open_ledger(ledger_url) as ledger:
+        with open_ledger(ledger_url) as ledger:
             if dry_run:
                 summary, scratch, planned_id = plan_dry(
                     spec, catalog, history=ledger, base_url=base_url
@@ -314,7 +297,7 @@ def resume(
     Several `resume` processes may share one run on a PostgreSQL ledger; they split the rows.
     """
     cli_state = state_of(ctx)
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         from sendoso.batch import check_batch_run
 
         the_run = ledger.require_run(run_id)
@@ -641,7 +624,7 @@ def runs(ledger_url: LedgerOption = None, json_output: JsonFlag = False) -> None
 
     from sendoso.batch import RowState
 
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         listing = ledger.runs()
     if json_output:
         print_json(
@@ -711,7 +694,7 @@ def show(
         except ValueError:
             names = ", ".join(s.value for s in RowState)
             raise usage_error(f"--state must be one of {names}", json_output=json_output) from None
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         the_run = ledger.require_run(run_id)
         counts = ledger.counts(run_id)
         statuses = ledger.status_counts(run_id)
@@ -779,7 +762,7 @@ def settle(
         )
     if sent is not None and not sent.strip():
         raise usage_error("--sent needs the send id", json_output=json_output)
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         target = settle_row(ledger, run_id, row, send_id=sent.strip() if sent else None)
     if json_output:
         print_json({"run_id": run_id, "row": row, "state": target.value, "send_id": sent})
@@ -811,7 +794,7 @@ def status(
     import time
 
     cli_state = state_of(ctx)
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         the_run = ledger.require_run(run_id)
         make_client = partial(cli_state.async_client, rate_limit=rate)
         try:
@@ -894,7 +877,7 @@ def report(
     """Write one line per input row: row, recipient, state, send id, status, error, estimate."""
     from sendoso.batch import write_report
 
-    with guard(json_output=json_output), _open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         count = write_report(ledger, run_id, out)
     if json_output:
         print_json({"run_id": run_id, "out": str(out), "rows": count})

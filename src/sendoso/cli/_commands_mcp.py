@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from sendoso.cli._exit import ExitCode, guard
+from sendoso.cli._ledger import LedgerOption, open_ledger
 from sendoso.cli._output import error_console, text
 from sendoso.cli._state import state_of
 
@@ -20,16 +21,6 @@ __all__ = ["mcp"]
 
 _RAILS = "Guardrails (also SENDOSO_MCP_* variables or an [mcp] table in the config file)"
 _SERVE = "Transport"
-
-LedgerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--ledger",
-        help="Ledger database URL (default: $SENDOSO_LEDGER, else a SQLite file in the user "
-        "data directory); the same ledger as `sendoso batch`.",
-        metavar="URL",
-    ),
-]
 
 
 def mcp(
@@ -145,7 +136,7 @@ def mcp(
     """
     import anyio
 
-    from sendoso.batch._ledger import Ledger, ledger_failures
+    from sendoso.batch._ledger import Ledger
     from sendoso.mcp import SendDesk, load_guardrails
 
     cli_state = state_of(ctx)
@@ -193,7 +184,7 @@ def mcp(
                 else:
                     await serve_stdio(desk)
 
-        with ledger_failures(), Ledger(ledger_url) as ledger:
+        with open_ledger(ledger_url) as ledger:
             try:
                 anyio.run(main, ledger)
             except KeyboardInterrupt:
