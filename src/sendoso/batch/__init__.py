@@ -29,7 +29,13 @@ from sendoso.batch._ledger import (
 )
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
 from sendoso.batch._report import neutralise, report_record, write_report
-from sendoso.batch._runner import BatchRunner, RunEnd, RunResult, run_interruptibly
+from sendoso.batch._runner import (
+    BatchRunner,
+    RunEnd,
+    RunResult,
+    default_concurrency,
+    run_interruptibly,
+)
 from sendoso.batch._sources import ColumnMapping, Source, SourceError, SourceRow
 from sendoso.batch._states import Outcome, RowState, SkipKind, outcome_of
 from sendoso.batch._template import MessageTemplate, TemplateError
@@ -64,6 +70,7 @@ __all__ = [
     "TemplateError",
     "check_batch_run",
     "check_host",
+    "default_concurrency",
     "default_ledger_url",
     "dry_run",
     "ledger_failures",

@@ -15,6 +15,7 @@ where they left off.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import time
 from collections import Counter
@@ -36,7 +37,30 @@ from sendoso.batch._states import Outcome, RowState, outcome_of
 from sendoso.errors import SendosoError
 from sendoso.models import SendRequest
 
-__all__ = ["BatchRunner", "RunEnd", "RunResult", "run_interruptibly", "settle_hint"]
+__all__ = [
+    "BatchRunner",
+    "RunEnd",
+    "RunResult",
+    "default_concurrency",
+    "run_interruptibly",
+    "settle_hint",
+]
+
+#: Sends in flight without a rate to keep up with (the host's own limit paces them).
+DEFAULT_CONCURRENCY = 8
+#: Slowest reply the default concurrency still keeps a run at its rate for.
+_REPLY_SECONDS = 0.25
+_MAX_DEFAULT_CONCURRENCY = 64
+
+
+def default_concurrency(rate: float | None) -> int:
+    """Sends in flight for a run paced at ``rate`` requests/s: enough to keep that rate when
+    each reply takes up to 250 ms (8 in flight cap a run at 80/s with 100 ms replies)."""
+    if rate is None:
+        return DEFAULT_CONCURRENCY
+    wanted = math.ceil(rate * _REPLY_SECONDS)
+    return max(DEFAULT_CONCURRENCY, min(_MAX_DEFAULT_CONCURRENCY, wanted))
+
 
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
@@ -91,7 +115,7 @@ class BatchRunner:
         client: AsyncSendoso,
         run_id: str,
         *,
-        concurrency: int = 8,
+        concurrency: int = DEFAULT_CONCURRENCY,
         lease_seconds: float = 60.0,
         max_failures_in_a_row: int = 10,
         max_rejections_in_a_row: int = 25,

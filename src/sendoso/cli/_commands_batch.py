@@ -6,7 +6,6 @@ machine, recovery) is a library call; this module parses flags and renders resul
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -317,13 +316,10 @@ def resume(
 
 
 def _workers(concurrency: int | None, rate: float | None) -> int:
-    """Sends in flight: what the user asked for, else enough to keep ``rate`` requests/s going
-    when each takes up to 250 ms (8 in flight cap a run at 80/s with 100 ms replies)."""
-    if concurrency is not None:
-        return concurrency
-    if rate is None:
-        return 8
-    return max(8, min(64, math.ceil(rate * 0.25)))
+    """Sends in flight: what the user asked for, else the engine's default for ``rate``."""
+    from sendoso.batch import default_concurrency
+
+    return concurrency if concurrency is not None else default_concurrency(rate)
 
 
 def _sending_client(cli_state: State, rate: float | None) -> AsyncSendoso:
