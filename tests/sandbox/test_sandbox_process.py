@@ -1,4 +1,4 @@
-"""SandboxProcess: `sendoso sandbox serve` in a child process, over real loopback sockets."""
+"""SandboxProcess: `python -m sendoso.sandbox` in a child process, over real loopback sockets."""
 
 from __future__ import annotations
 
@@ -82,9 +82,9 @@ def test_a_command_that_never_reports_listening_is_stopped() -> None:
     assert _gone(sandbox.pid)
 
 
-def test_jitter_cannot_be_passed_to_the_command() -> None:
-    with pytest.raises(ValueError, match="jitter_ms"):
-        SandboxProcess(SandboxConfig(jitter_ms=5))
+def test_every_setting_reaches_the_child_jitter_included() -> None:
+    with SandboxProcess(SandboxConfig(jitter_ms=5, rate_limit=None)) as sandbox:
+        assert sandbox.control.faults()["jitter_ms"] == 5
 
 
 def test_nothing_to_reach_before_start() -> None:
