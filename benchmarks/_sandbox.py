@@ -1,5 +1,6 @@
-"""The sandbox in its own process (`sendoso sandbox serve`), so that serving requests does not
-compete for our interpreter's GIL or show up in our CPU time."""
+"""The sandbox in its own process (`python -m sendoso.sandbox`: the server `sendoso sandbox
+serve` runs), so that serving requests does not compete for our interpreter's GIL or show up
+in our CPU time."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ CLIENT_SECRET = SandboxConfig().client_secret
 
 @dataclass
 class RemoteSandbox:
-    """A running `sendoso sandbox serve` child process and its control endpoints."""
+    """A running sandbox child process and its control endpoints."""
 
     url: str
     control: SandboxControl
@@ -59,7 +60,7 @@ class RemoteSandbox:
 def serve(
     *, rate_limit: float | None = None, latency_ms: float = 0, token_ttl: float = 7200
 ) -> Iterator[RemoteSandbox]:
-    """Start `sendoso sandbox serve` on a free loopback port; stop it (SIGINT) afterwards."""
+    """Start the sandbox process on a free loopback port; stop it (SIGINT) afterwards."""
     config = SandboxConfig(
         rate_limit=rate_limit or None, latency_ms=latency_ms, token_ttl=token_ttl
     )

@@ -1,7 +1,8 @@
-"""The sandbox the chaos runs hit: `sendoso sandbox serve` in its own process.
+"""The sandbox the chaos runs hit, in its own process (`python -m sendoso.sandbox`: the server
+`sendoso sandbox serve` runs).
 
 Its own process, so that serving hundreds of requests a second never competes with the
-harness's polling for one interpreter, and so that the server is exactly what a user starts.
+harness's polling for one interpreter.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ def serve_sandbox() -> SandboxProcess:
     `/_sandbox/faults`), to start and stop with ``with``."""
     return SandboxProcess(
         SandboxConfig(rate_limit=None),
-        command=[sendoso_command()],
         start_timeout=60,
         stop_timeout=20,
     )

@@ -1,4 +1,5 @@
-"""The seed's own HTTP requests, sent verbatim with curl to ``sendoso sandbox serve``.
+"""The seed's own HTTP requests, sent verbatim with curl to the sandbox in its own process
+(the server ``sendoso sandbox serve`` runs).
 
 This is the contract a user reads: if these pass, the sandbox behaves as the seed says.
 """
@@ -9,17 +10,13 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from sendoso.sandbox import SandboxConfig, SandboxProcess
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-
-SENDOSO = Path(sys.executable).with_name("sendoso")
 
 # Verbatim from the seed, with its {{placeholders}} filled in.
 TOKEN_BODY = """{
@@ -61,12 +58,8 @@ def fill(template: str, **values: str) -> str:
 
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
-    """``sendoso sandbox serve --port 0`` in its own process, unlimited; yields its URL."""
-    with SandboxProcess(
-        SandboxConfig(rate_limit=None),
-        command=[str(SENDOSO)],
-        env={"NO_COLOR": "1", "COLUMNS": "200"},
-    ) as process:
+    """The sandbox in its own process on a free port, unlimited; yields its URL."""
+    with SandboxProcess(SandboxConfig(rate_limit=None)) as process:
         yield process.url
 
 

@@ -10,49 +10,10 @@
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from sendoso._version import __version__
+from sendoso._version import __version__ as __version__
 
-if TYPE_CHECKING:
-    from sendoso._auth import FileTokenCache, TokenCache, TokenInfo
-    from sendoso._client import AsyncSendoso, Sendoso
-    from sendoso._profile import DEFAULT_BASE_URL, HostProfile
-    from sendoso.errors import (
-        AmbiguousSendError,
-        APIConnectionError,
-        APIError,
-        APIStatusError,
-        APITimeoutError,
-        AuthenticationError,
-        BadRequestError,
-        ConfigurationError,
-        ConflictError,
-        FieldProblem,
-        InternalServerError,
-        NotFoundError,
-        PermissionDeniedError,
-        RateLimitError,
-        ResponseParseError,
-        SendosoError,
-        UnprocessableEntityError,
-        ValidationError,
-    )
-    from sendoso.models import (
-        Address,
-        CostEstimate,
-        CostRange,
-        Gift,
-        GiftCategory,
-        GiftVariant,
-        Send,
-        SendRequest,
-        SendStatus,
-        ShippingEstimate,
-    )
-    from sendoso.pricing import estimate_cost
-    from sendoso.resources import SendCheck, new_idempotency_key
-    from sendoso.validation import normalize, validate
-
-# Imported on first use, so that `sendoso --help` does not pay for httpx, pydantic and the
+# Every name the package exports, and the module that defines it: the one list. Each is
+# imported on first use, so that `sendoso --help` does not pay for httpx, pydantic and the
 # validation tables before it prints anything.
 _LAZY: dict[str, str] = {
     "APIConnectionError": "sendoso.errors",
@@ -67,6 +28,7 @@ _LAZY: dict[str, str] = {
     "ConfigurationError": "sendoso.errors",
     "ConflictError": "sendoso.errors",
     "CostEstimate": "sendoso.models",
+    "CostRange": "sendoso.models",
     "DEFAULT_BASE_URL": "sendoso._profile",
     "FieldProblem": "sendoso.errors",
     "FileTokenCache": "sendoso._auth",
@@ -74,6 +36,7 @@ _LAZY: dict[str, str] = {
     "GiftCategory": "sendoso.models",
     "GiftVariant": "sendoso.models",
     "HostProfile": "sendoso._profile",
+    "InputError": "sendoso.errors",
     "InternalServerError": "sendoso.errors",
     "NotFoundError": "sendoso.errors",
     "PermissionDeniedError": "sendoso.errors",
@@ -81,7 +44,6 @@ _LAZY: dict[str, str] = {
     "ResponseParseError": "sendoso.errors",
     "Send": "sendoso.models",
     "SendCheck": "sendoso.resources",
-    "CostRange": "sendoso.models",
     "SendRequest": "sendoso.models",
     "SendStatus": "sendoso.models",
     "Sendoso": "sendoso._client",
@@ -91,12 +53,58 @@ _LAZY: dict[str, str] = {
     "TokenInfo": "sendoso._auth",
     "UnprocessableEntityError": "sendoso.errors",
     "ValidationError": "sendoso.errors",
-    "InputError": "sendoso.errors",
     "estimate_cost": "sendoso.pricing",
     "new_idempotency_key": "sendoso.resources",
     "normalize": "sendoso.validation",
     "validate": "sendoso.validation",
 }
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+if TYPE_CHECKING:
+    # The same names for type checkers, which cannot read `_LAZY`: `X as X` marks each as
+    # re-exported under mypy --strict. tests/test_packaging.py checks that the two agree.
+    from sendoso._auth import FileTokenCache as FileTokenCache
+    from sendoso._auth import TokenCache as TokenCache
+    from sendoso._auth import TokenInfo as TokenInfo
+    from sendoso._client import AsyncSendoso as AsyncSendoso
+    from sendoso._client import Sendoso as Sendoso
+    from sendoso._profile import DEFAULT_BASE_URL as DEFAULT_BASE_URL
+    from sendoso._profile import HostProfile as HostProfile
+    from sendoso.errors import AmbiguousSendError as AmbiguousSendError
+    from sendoso.errors import APIConnectionError as APIConnectionError
+    from sendoso.errors import APIError as APIError
+    from sendoso.errors import APIStatusError as APIStatusError
+    from sendoso.errors import APITimeoutError as APITimeoutError
+    from sendoso.errors import AuthenticationError as AuthenticationError
+    from sendoso.errors import BadRequestError as BadRequestError
+    from sendoso.errors import ConfigurationError as ConfigurationError
+    from sendoso.errors import ConflictError as ConflictError
+    from sendoso.errors import FieldProblem as FieldProblem
+    from sendoso.errors import InputError as InputError
+    from sendoso.errors import InternalServerError as InternalServerError
+    from sendoso.errors import NotFoundError as NotFoundError
+    from sendoso.errors import PermissionDeniedError as PermissionDeniedError
+    from sendoso.errors import RateLimitError as RateLimitError
+    from sendoso.errors import ResponseParseError as ResponseParseError
+    from sendoso.errors import SendosoError as SendosoError
+    from sendoso.errors import UnprocessableEntityError as UnprocessableEntityError
+    from sendoso.errors import ValidationError as ValidationError
+    from sendoso.models import Address as Address
+    from sendoso.models import CostEstimate as CostEstimate
+    from sendoso.models import CostRange as CostRange
+    from sendoso.models import Gift as Gift
+    from sendoso.models import GiftCategory as GiftCategory
+    from sendoso.models import GiftVariant as GiftVariant
+    from sendoso.models import Send as Send
+    from sendoso.models import SendRequest as SendRequest
+    from sendoso.models import SendStatus as SendStatus
+    from sendoso.models import ShippingEstimate as ShippingEstimate
+    from sendoso.pricing import estimate_cost as estimate_cost
+    from sendoso.resources import SendCheck as SendCheck
+    from sendoso.resources import new_idempotency_key as new_idempotency_key
+    from sendoso.validation import normalize as normalize
+    from sendoso.validation import validate as validate
 
 
 def __getattr__(name: str) -> Any:
@@ -110,49 +118,3 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
-
-
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "APIConnectionError",
-    "APIError",
-    "APIStatusError",
-    "APITimeoutError",
-    "Address",
-    "AmbiguousSendError",
-    "AsyncSendoso",
-    "AuthenticationError",
-    "BadRequestError",
-    "ConfigurationError",
-    "ConflictError",
-    "CostEstimate",
-    "CostRange",
-    "FieldProblem",
-    "FileTokenCache",
-    "Gift",
-    "GiftCategory",
-    "GiftVariant",
-    "HostProfile",
-    "InputError",
-    "InternalServerError",
-    "NotFoundError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "ResponseParseError",
-    "Send",
-    "SendCheck",
-    "SendRequest",
-    "SendStatus",
-    "Sendoso",
-    "SendosoError",
-    "ShippingEstimate",
-    "TokenCache",
-    "TokenInfo",
-    "UnprocessableEntityError",
-    "ValidationError",
-    "__version__",
-    "estimate_cost",
-    "new_idempotency_key",
-    "normalize",
-    "validate",
-]

@@ -1,9 +1,12 @@
-"""SandboxProcess: `sendoso sandbox serve` in a child process, over real loopback sockets."""
+"""SandboxProcess: `python -m sendoso.sandbox` in a child process, over real loopback sockets."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,7 +14,13 @@ import httpx
 import pytest
 
 from sendoso import Sendoso
-from sendoso.sandbox import SandboxConfig, SandboxProcess, SandboxStartError
+from sendoso.sandbox import (
+    RemoteHostRefusedError,
+    SandboxConfig,
+    SandboxControl,
+    SandboxProcess,
+    SandboxStartError,
+)
 
 
 def _gone(pid: int) -> bool:
@@ -82,9 +91,9 @@ def test_a_command_that_never_reports_listening_is_stopped() -> None:
     assert _gone(sandbox.pid)
 
 
-def test_jitter_cannot_be_passed_to_the_command() -> None:
-    with pytest.raises(ValueError, match="jitter_ms"):
-        SandboxProcess(SandboxConfig(jitter_ms=5))
+def test_every_setting_reaches_the_child_jitter_included() -> None:
+    with SandboxProcess(SandboxConfig(jitter_ms=5, rate_limit=None)) as sandbox:
+        assert sandbox.control.faults()["jitter_ms"] == 5
 
 
 def test_nothing_to_reach_before_start() -> None:
@@ -92,3 +101,65 @@ def test_nothing_to_reach_before_start() -> None:
     with pytest.raises(RuntimeError, match="not started"):
         sandbox.url  # noqa: B018 - the property raises
     sandbox.stop()
+
+
+def test_a_remote_host_is_refused_in_the_librarys_words() -> None:
+    with pytest.raises(RemoteHostRefusedError) as refused:
+        SandboxProcess(host="0.0.0.0")  # noqa: S104
+    assert refused.value.host == "0.0.0.0"  # noqa: S104
+    assert "allow_remote=True" in str(refused.value)
+    assert "--" not in str(refused.value)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uses POSIX signals")
+def test_the_entry_point_takes_json_settings_and_reports_its_url_as_json() -> None:
+    settings = {"config": {"client_id": "json-client", "rate_limit": None}, "port": 0}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "sendoso.sandbox"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdin is not None
+        assert child.stdout is not None
+        child.stdin.write(json.dumps(settings))
+        child.stdin.close()
+        url = json.loads(child.stdout.readline())["listening"]
+        assert url.startswith("http://127.0.0.1:")
+        with SandboxControl(url) as control:
+            assert control.faults()["rate_limit"] is None
+    finally:
+        child.send_signal(signal.SIGINT)
+        child.wait(timeout=30)
+        assert child.stdout is not None
+        assert child.stderr is not None
+        err = child.stderr.read()
+        child.stdout.close()
+        child.stderr.close()
+    assert child.returncode == 0, err
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ('{"config": {"token_ttl": 0}}', "token_ttl must be a positive number"),
+        ('{"prot": 0}', "unknown settings: prot"),
+        ("[1]", "must be a JSON object"),
+        ("{", "Expecting"),
+    ],
+)
+def test_the_entry_point_refuses_unusable_settings(settings: str, reason: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sendoso.sandbox"],
+        input=settings,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.startswith("invalid sandbox settings: ")
+    assert reason in done.stderr

@@ -5,6 +5,10 @@ once, resumably, within a budget, at the API's pace. See DESIGN.md's send state 
 ``sendoso batch`` commands are a thin skin over.
 """
 
+from sendoso._extras import require_extra
+
+require_extra("batch", "sqlalchemy")
+
 from sendoso.batch._engine import (
     BatchSpec,
     Prepared,

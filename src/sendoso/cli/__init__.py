@@ -52,6 +52,12 @@ def _typer_app() -> Any:
     """The typer app: imported on first use (or whatever replaced it, in tests)."""
     found = globals().get("app")
     if found is None:
+        # Checked here rather than on import: the console script imports this package
+        # before main() can turn the error into one line, and a --help answered from a kept
+        # copy needs neither library.
+        from sendoso._extras import require_extra
+
+        require_extra("cli", "typer", "rich", feature="the command line")
         from sendoso.cli._app import app as found
 
         globals()["app"] = found
@@ -75,8 +81,22 @@ def main() -> None:
 
         sys.stderr.write("Interrupted.\n")
         sys.exit(int(ExitCode.INTERRUPTED))
+    except ImportError as exc:
+        sys.exit(int(_import_failure(exc)))
     except Exception as exc:
         sys.exit(int(_last_resort(exc)))
+
+
+def _import_failure(exc: ImportError) -> ExitCode:
+    """One line naming the pip extra when the command line, or the part of sendoso a command
+    needs (batch, sandbox, mcp), is not installed; anything else as :func:`_last_resort`."""
+    from sendoso._extras import MissingExtraError
+    from sendoso.cli._exit import ExitCode
+
+    if isinstance(exc, MissingExtraError):
+        sys.stderr.write(f"sendoso: {exc}\n")
+        return ExitCode.USAGE
+    return _last_resort(exc)
 
 
 def _last_resort(exc: Exception) -> ExitCode:

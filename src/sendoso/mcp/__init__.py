@@ -11,6 +11,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from sendoso._extras import require_extra
+
+require_extra("mcp", "mcp", "sqlalchemy")
+
 from sendoso.mcp._desk import (
     MCP_SOURCE,
     Refusal,

@@ -17,21 +17,28 @@ domain is refused with 422; postal code ``00000`` fails address verification wit
     with SandboxServer(SandboxConfig(rate_limit=None)) as sandbox:
         ...  # point the SDK at sandbox.url
 
-:class:`SandboxProcess` runs ``sendoso sandbox serve`` in a child process instead, for
-benchmarks and fault-injection runs that want the server as a user starts it, out of their own
-interpreter.
+:class:`SandboxProcess` runs it in a child process instead (``python -m sendoso.sandbox``,
+which takes its settings as JSON and reports its URL as JSON: :func:`serve_child`), for
+benchmarks and fault-injection runs that want the server out of their own interpreter.
+A host other than loopback is refused (:class:`RemoteHostRefusedError`) unless
+``allow_remote=True``.
 """
+
+from sendoso._extras import require_extra
+
+require_extra("sandbox", "starlette", "uvicorn")
 
 from sendoso.sandbox._app import create_app
 from sendoso.sandbox._config import SandboxConfig
 from sendoso.sandbox._control import SandboxControl
 from sendoso.sandbox._lifecycle import LIFECYCLE, MAGIC
-from sendoso.sandbox._process import SandboxProcess, SandboxStartError
-from sendoso.sandbox._server import SandboxServer, serve
+from sendoso.sandbox._process import SandboxProcess, SandboxStartError, serve_child
+from sendoso.sandbox._server import RemoteHostRefusedError, SandboxServer, serve
 
 __all__ = [
     "LIFECYCLE",
     "MAGIC",
+    "RemoteHostRefusedError",
     "SandboxConfig",
     "SandboxControl",
     "SandboxProcess",
@@ -39,4 +46,5 @@ __all__ = [
     "SandboxStartError",
     "create_app",
     "serve",
+    "serve_child",
 ]

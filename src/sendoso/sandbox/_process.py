@@ -1,32 +1,41 @@
-"""The sandbox in a child process: ``sendoso sandbox serve``, started and stopped from Python.
+"""The sandbox in a child process (``python -m sendoso.sandbox``), started and stopped from
+Python.
 
 :class:`SandboxServer` serves from a thread of the caller's own interpreter. Benchmarks and
-fault-injection runs want the server exactly as a user starts it instead: not competing with
-them for one interpreter, and not showing up in their CPU time.
+fault-injection runs want the server in a process of its own instead: not competing with them
+for one interpreter, and not showing up in their CPU time.
+
+The two sides speak JSON, never the command line's human output: the parent writes the
+settings (:class:`SandboxConfig`, host, port) as one JSON object to the child's stdin and
+closes it; the child (:func:`serve_child`) answers ``{"listening": URL}`` as one line on
+stdout once it accepts connections. Anything else it prints (a refusal, a traceback, server
+logs) goes to stderr and is kept to explain a failed start.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 from sendoso.sandbox._config import SandboxConfig
 from sendoso.sandbox._control import SandboxControl
+from sendoso.sandbox._server import _check_host, serve
 
-__all__ = ["SandboxProcess", "SandboxStartError"]
+__all__ = ["SandboxProcess", "SandboxStartError", "serve_child"]
 
-# The first line `sendoso sandbox serve` prints once it accepts connections
-# (`sendoso.cli._commands_sandbox.ready_lines`); tests/sandbox/test_sandbox_process.py runs the
-# real command, so a change to that line fails there.
-_READY = re.compile(r"Sendoso sandbox listening on (http://\S+)")
+# The key of the line the child prints on stdout once it accepts connections.
+_LISTENING = "listening"
+# The child's exit status when its settings are unusable or its port cannot be bound.
+_START_FAILED = 2
 # Enough of the output to show why a start failed (a traceback's last frames, an error line).
 _KEPT_LINES = 20
 
@@ -39,56 +48,87 @@ class SandboxStartError(RuntimeError):
 
 
 def _default_command() -> list[str]:
-    # This interpreter rather than a `sendoso` found on PATH, which may belong to another
+    # This interpreter rather than a `python` found on PATH, which may belong to another
     # installation.
-    return [sys.executable, "-c", "from sendoso.cli import main; main()"]
+    return [sys.executable, "-m", "sendoso.sandbox"]
 
 
-def _serve_arguments(config: SandboxConfig, host: str, port: int) -> list[str]:
-    if config.jitter_ms:
-        raise ValueError(
-            "jitter_ms has no `sendoso sandbox serve` flag; start with jitter_ms=0 and set it"
-            " with control.faults(jitter_ms=...)"
-        )
-    arguments = [
-        "sandbox",
-        "serve",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--client-id",
-        config.client_id,
-        "--client-secret",
-        config.client_secret,
-        "--token-ttl",
-        str(config.token_ttl),
-        # The command's 0 means no limit, as None does in the config.
-        "--rate-limit",
-        str(config.rate_limit or 0),
-        "--latency-ms",
-        str(config.latency_ms),
-    ]
-    if config.db is not None:
-        arguments += ["--db", config.db]
-    return arguments
+def _settings(config: SandboxConfig, host: str, port: int, allow_remote: bool) -> str:
+    return json.dumps(
+        {
+            "config": dataclasses.asdict(config),
+            "host": host,
+            "port": port,
+            "allow_remote": allow_remote,
+        }
+    )
+
+
+def serve_child(stdin: IO[str], stdout: IO[str], stderr: IO[str]) -> int:
+    """The child's side: ``python -m sendoso.sandbox`` runs this with its standard streams.
+
+    Reads the settings (a JSON object: ``config``, the :class:`SandboxConfig` fields;
+    ``host``; ``port``; ``allow_remote``; each optional, no input at all means the defaults
+    on port 8787), serves until SIGINT or SIGTERM, and returns the exit status: 0 once
+    stopped, 2 when the settings are unusable or the port cannot be bound (the reason on
+    ``stderr``).
+    """
+    try:
+        text = "" if stdin.isatty() else stdin.read()
+        settings: dict[str, Any] = json.loads(text) if text.strip() else {}
+        if not isinstance(settings, dict):
+            raise TypeError("the settings must be a JSON object")
+        unknown = set(settings) - {"config", "host", "port", "allow_remote"}
+        if unknown:
+            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        config = SandboxConfig(**settings.get("config", {}))
+        host = str(settings.get("host", "127.0.0.1"))
+        port = int(settings.get("port", 8787))
+        allow_remote = settings.get("allow_remote", False) is True
+    except (ValueError, TypeError) as exc:
+        stderr.write(f"invalid sandbox settings: {exc}\n")
+        return _START_FAILED
+
+    def on_ready(url: str) -> None:
+        stdout.write(json.dumps({_LISTENING: url}) + "\n")
+        stdout.flush()
+
+    try:
+        serve(config, host, port, allow_remote=allow_remote, on_ready=on_ready)
+    except ValueError as exc:
+        stderr.write(f"{exc}\n")
+        return _START_FAILED
+    except OSError as exc:
+        stderr.write(f"cannot listen on {host}:{port}: {exc.strerror or exc}\n")
+        return _START_FAILED
+    return 0
+
+
+def _listening_url(line: str) -> str | None:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    url = message.get(_LISTENING) if isinstance(message, dict) else None
+    return url if isinstance(url, str) else None
 
 
 class SandboxProcess:
-    """``sendoso sandbox serve`` in a child process, by default on a free loopback port::
+    """The sandbox in a child process, by default on a free loopback port::
 
         with SandboxProcess(SandboxConfig(rate_limit=None)) as sandbox:
             sandbox.control.faults(error_rate=0.1)
             ...  # point the SDK or the CLI at sandbox.url
 
-    ``command`` runs the CLI (default: this interpreter, running ``sendoso.cli``); ``env`` is
-    added to this process's environment for it. :meth:`start` (or entering the ``with``)
-    returns once the server accepts connections, and raises :class:`SandboxStartError` if it
-    exits first or does not report listening within ``start_timeout`` seconds. :meth:`stop`
-    (or leaving the ``with``) sends SIGINT, which finishes in-flight requests, and kills the
-    process if it has not exited ``stop_timeout`` seconds later. ``control_timeout`` is the
-    HTTP timeout of :attr:`control`. ``config.jitter_ms`` must be 0: the command has no flag
-    for it (set it with ``control.faults(jitter_ms=...)``).
+    ``command`` starts the child (default: this interpreter, ``-m sendoso.sandbox``; another
+    command must speak the same JSON, see :func:`serve_child`); ``env`` is added to this
+    process's environment for it. :meth:`start` (or entering the ``with``) returns once the
+    server accepts connections, and raises :class:`SandboxStartError` if it exits first or
+    does not report listening within ``start_timeout`` seconds. :meth:`stop` (or leaving the
+    ``with``) sends SIGINT, which finishes in-flight requests, and kills the process if it has
+    not exited ``stop_timeout`` seconds later. ``control_timeout`` is the HTTP timeout of
+    :attr:`control`. A ``host`` other than loopback is refused with
+    :class:`RemoteHostRefusedError` unless ``allow_remote``.
     """
 
     def __init__(
@@ -97,26 +137,26 @@ class SandboxProcess:
         *,
         host: str = "127.0.0.1",
         port: int = 0,
+        allow_remote: bool = False,
         command: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
         start_timeout: float = 30.0,
         stop_timeout: float = 15.0,
         control_timeout: float = 30.0,
     ) -> None:
+        _check_host(host, allow_remote)
         self.config = config or SandboxConfig()
-        self._argv = [
-            *(command or _default_command()),
-            *_serve_arguments(self.config, host, port),
-        ]
-        # Unbuffered, so that the ready line arrives when it is printed, not at exit.
+        self._argv = list(command or _default_command())
+        self._settings = _settings(self.config, host, port, allow_remote)
+        # Unbuffered, so that what it prints arrives when it is printed, not at exit.
         self._env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         self.start_timeout = start_timeout
         self.stop_timeout = stop_timeout
         self.control_timeout = control_timeout
         self._process: subprocess.Popen[str] | None = None
-        self._reader: threading.Thread | None = None
+        self._readers: list[threading.Thread] = []
         self._output: collections.deque[str] = collections.deque(maxlen=_KEPT_LINES)
-        # Set when the ready line is read, or when the output ends (the process exited).
+        # Set when the listening line is read, or when stdout ends (the process exited).
         self._settled = threading.Event()
         self._url: str | None = None
         self._control: SandboxControl | None = None
@@ -144,23 +184,43 @@ class SandboxProcess:
         """Start the process; returns once it accepts connections."""
         if self._process is not None:
             raise RuntimeError("the sandbox process was already started")
-        process = subprocess.Popen(  # noqa: S603 - our own CLI, arguments built above
+        process = subprocess.Popen(  # noqa: S603 - our own entry point, or the caller's command
             self._argv,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             env=self._env,
             text=True,
             encoding="utf-8",
             errors="replace",
         )
         self._process = process
+        assert process.stdin is not None
         assert process.stdout is not None
-        # Read all along, not only until ready: a full pipe would block the server's logging.
-        self._reader = threading.Thread(
-            target=self._read, args=(process.stdout,), name="sendoso-sandbox-output", daemon=True
-        )
-        self._reader.start()
+        assert process.stderr is not None
+        # Both read all along, not only until ready: a full pipe would block the server.
+        self._readers = [
+            threading.Thread(
+                target=self._read_reports,
+                args=(process.stdout,),
+                name="sendoso-sandbox-stdout",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._read_output,
+                args=(process.stderr,),
+                name="sendoso-sandbox-stderr",
+                daemon=True,
+            ),
+        ]
+        for reader in self._readers:
+            reader.start()
+        try:
+            process.stdin.write(self._settings)
+            process.stdin.close()
+        except OSError:
+            # It exited before reading its settings; what it printed says why.
+            pass
         try:
             settled = self._settled.wait(self.start_timeout)
         except BaseException:
@@ -182,22 +242,26 @@ class SandboxProcess:
             self._control.close()
         self._shut_down()
 
-    def _read(self, stream: IO[str]) -> None:
+    def _read_reports(self, stream: IO[str]) -> None:
+        for line in stream:
+            url = _listening_url(line) if self._url is None else None
+            if url is not None:
+                self._url = url
+                self._settled.set()
+            else:
+                self._output.append(line)
+        self._settled.set()
+
+    def _read_output(self, stream: IO[str]) -> None:
         for line in stream:
             self._output.append(line)
-            if self._url is None:
-                found = _READY.search(line)
-                if found:
-                    self._url = found.group(1)
-                    self._settled.set()
-        self._settled.set()
 
     def _shut_down(self) -> None:
         process = self._process
         if process is None:
             return
         if process.poll() is None:
-            # SIGINT is Ctrl+C, which the command answers with a graceful shutdown (in-flight
+            # SIGINT is Ctrl+C, which the child answers with a graceful shutdown (in-flight
             # requests finish); Windows cannot send it to a child, so there it is terminated.
             if os.name == "posix":
                 process.send_signal(signal.SIGINT)
@@ -208,10 +272,11 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        if self._reader is not None:
-            self._reader.join(timeout=5)
-        if process.stdout is not None:
-            process.stdout.close()
+        for reader in self._readers:
+            reader.join(timeout=5)
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
 
     def _with_output(self, problem: str) -> str:
         printed = "".join(self._output).rstrip()

@@ -17,7 +17,7 @@ from sendoso._net import is_loopback_host, listening_socket
 from sendoso.sandbox._app import create_app
 from sendoso.sandbox._config import SandboxConfig
 
-__all__ = ["SandboxServer", "serve"]
+__all__ = ["RemoteHostRefusedError", "SandboxServer", "serve"]
 
 _START_TIMEOUT = 10.0
 # A drop fault ends a response early on purpose; uvicorn reports each one as an error.
@@ -38,13 +38,22 @@ def _quiet_uvicorn_logs() -> None:
         logger.addFilter(_NOISE_FILTER)
 
 
-def _check_host(host: str, allow_remote: bool) -> None:
-    if not allow_remote and not is_loopback_host(host):
-        raise ValueError(
+class RemoteHostRefusedError(ValueError):
+    """The sandbox was asked to listen on ``host``, which is not loopback, without
+    ``allow_remote=True``. Nothing was bound."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        super().__init__(
             f"refusing to serve the sandbox on {host!r}: it accepts fixed sandbox credentials"
             " and has unauthenticated control endpoints, so it only binds to loopback"
-            " (127.0.0.1, ::1, localhost) unless allow_remote=True (--allow-remote)"
+            " (127.0.0.1, ::1, localhost) unless allow_remote=True"
         )
+
+
+def _check_host(host: str, allow_remote: bool) -> None:
+    if not allow_remote and not is_loopback_host(host):
+        raise RemoteHostRefusedError(host)
 
 
 def _url(sock: socket.socket) -> str:
@@ -188,7 +197,8 @@ def serve(
     """Serve the sandbox in the foreground; Ctrl+C or SIGTERM stops it and returns normally.
 
     ``on_ready`` is called with the base URL once connections are accepted. Hosts other than
-    loopback are refused with :class:`ValueError` unless ``allow_remote``.
+    loopback are refused with :class:`RemoteHostRefusedError` (a :class:`ValueError`) unless
+    ``allow_remote``; a port that cannot be bound raises :class:`OSError`.
     """
     _check_host(host, allow_remote)
     sock = listening_socket(host, port, inheritable=True)
