@@ -85,11 +85,7 @@ def write_report(ledger: Ledger, run_id: str, path: str | Path) -> int:
     suffix = target.suffix.lower()
     if suffix not in (".csv", ".json"):
         raise ValidationError(
-            [
-                FieldProblem(
-                    "out", "invalid", f"--out {target.name}: the report must be .csv or .json"
-                )
-            ]
+            [FieldProblem("path", "invalid", f"{target.name}: the report must be .csv or .json")]
         )
     rows = ledger.rows(run_id)
     with target.open("w", encoding="utf-8", newline="") as out:
