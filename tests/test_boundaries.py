@@ -1,0 +1,92 @@
+"""The import rules (pyproject.toml's ``[tool.importlinter]``) hold on the tree, and each one
+fails when a module breaks it.
+
+The rules are checked by import-linter, as ``make lint`` runs it. Here it runs on a copy of the
+package with one import planted, to show that each rule bites: a check that cannot fail proves
+nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+pytestmark = pytest.mark.skipif(not LINT_IMPORTS.exists(), reason="import-linter not installed")
+
+
+def lint_imports(tree: Path) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` on the ``sendoso`` package found in ``tree/src``."""
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--config", str(tree / "pyproject.toml")],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    """A copy of the package and its pyproject.toml, to plant imports in."""
+    shutil.copytree(
+        ROOT / "src" / "sendoso",
+        tmp_path / "src" / "sendoso",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
+
+
+def test_the_tree_keeps_every_rule(tree: Path) -> None:
+    result = lint_imports(tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        # Another package's private module, instead of the name its __init__ exports.
+        (
+            "mcp/_planted.py",
+            "from sendoso.batch._sources import Source",
+            "A package's private modules are imported only from inside it",
+        ),
+        # The SDK core's transport, from outside the core.
+        (
+            "batch/_planted.py",
+            "from sendoso._http import Call",
+            "The SDK core's transport and credentials are its own",
+        ),
+        # A lower layer reaching up: a pure module importing the batch engine.
+        (
+            "validation.py",
+            "import sendoso.batch",
+            "Layers: front ends > batch > ledger > SDK core > pure modules",
+        ),
+        # The sandbox using the engine it is there to check.
+        (
+            "sandbox/_planted.py",
+            "from sendoso.batch import Source",
+            "The sandbox never imports the client, the batch engine or the ledger",
+        ),
+    ],
+)
+def test_a_planted_import_breaks_its_rule(tree: Path, module: str, line: str, broken: str) -> None:
+    planted = tree / "src" / "sendoso" / module
+    before = planted.read_text() if planted.exists() else '"""Planted by a test."""\n'
+    planted.write_text(f"{before}\n{line}\n")
+    result = lint_imports(tree)
+    assert result.returncode != 0, result.stdout
+    assert f"{broken} BROKEN" in result.stdout, result.stdout
