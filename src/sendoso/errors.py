@@ -31,11 +31,14 @@ where :class:`Param` marks a parameter and :class:`Step` an action the user can 
 :class:`Wording`: the CLI's (``sendoso.cli``) spells ``Param("max_spend")`` as
 ``--max-spend`` and ``Step("resume")`` as ``sendoso batch resume``; the MCP server's spells
 them as tool arguments and tool calls. So each front end keeps one table of its words and
-never edits the library's sentences.
+never edits the library's sentences. A text kept for later (a ledger row's error, shown by
+``batch show`` and the report) is stored with :meth:`Text.stored` and read back with
+:meth:`Text.from_stored`, so that it is still worded by whoever shows it.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -130,6 +133,19 @@ def _word(part: Part, wording: Wording) -> str:
     return part
 
 
+def _encoded(part: Part) -> str | dict[str, Any]:
+    if isinstance(part, Param):
+        return {"param": part.name}
+    if isinstance(part, Step):
+        return {"step": part.action, "args": list(part.args)}
+    return part
+
+
+# Marks a stored Text (JSON of its parts): a control character no message starts with, and one
+# PostgreSQL's text type accepts (it refuses NUL).
+_STORED = "\x1ftext:"
+
+
 class Text(str):
     """A message in parts, some of them a :class:`Param` or a :class:`Step`.
 
@@ -151,6 +167,30 @@ class Text(str):
 
     def worded(self, wording: Wording) -> str:
         return "".join(_word(p, wording) for p in self.parts)
+
+    def stored(self) -> str:
+        """This text as a string to store (a ledger row's error), parts and all; plain text
+        when it names nothing. :meth:`from_stored` reads it back."""
+        if all(isinstance(p, str) for p in self.parts):
+            return str(self)
+        return _STORED + json.dumps(
+            [_encoded(p) for p in self.parts], ensure_ascii=False, separators=(",", ":")
+        )
+
+    @classmethod
+    def from_stored(cls, stored: str) -> str:
+        """What :meth:`stored` wrote: a :class:`Text`, or ``stored`` itself if it is plain."""
+        if not stored.startswith(_STORED):
+            return stored
+        parts: list[Part] = []
+        for item in json.loads(stored[len(_STORED) :]):
+            if isinstance(item, str):
+                parts.append(item)
+            elif "param" in item:
+                parts.append(Param(item["param"]))
+            else:
+                parts.append(Step(item["step"], tuple(item["args"])))
+        return cls(*parts)
 
     @classmethod
     def joining(cls, separator: str, texts: Iterable[str]) -> Text:

@@ -37,6 +37,23 @@ def test_a_text_is_the_library_s_words_and_keeps_its_parts() -> None:
     assert say(copied) == say(wrapped)
 
 
+def test_a_stored_text_is_worded_when_it_is_shown() -> None:
+    """A row's error is stored in the ledger and worded by whoever shows it later."""
+    reason = Text("over ", Param("max_spend"), "; then ", Step("settle", ("r1", "3")))
+    stored = reason.stored()
+    assert isinstance(stored, str)
+    assert not isinstance(stored, Text)
+    back = Text.from_stored(stored)
+    assert back == reason
+    assert say(back) == (
+        "over --max-spend; then `sendoso batch settle r1 3 --sent SEND_ID` or `--not-sent`"
+    )
+    assert Text("plain").stored() == "plain"
+    assert Text.from_stored("an error written before texts were stored") == (
+        "an error written before texts were stored"
+    )
+
+
 def test_an_error_reads_in_the_library_s_words_and_the_cli_s() -> None:
     with pytest.raises(SourceError) as caught:
         Source("in.csv", delimiter=";;")
