@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sendoso.cli._exit import ExitCode
 from sendoso.cli._output import console, error_console, kv_table, print_json, text
-from sendoso.cli._words import say
+from sendoso.cli._words import CLI_WORDING, say
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -154,7 +154,7 @@ def show_plan(
                 "dry_run": True,
                 "run_id": run_id,
                 **_summary_json(summary),
-                "skipped_rows": [report_record(r) for r in skipped_rows],
+                "skipped_rows": [report_record(r, CLI_WORDING) for r in skipped_rows],
             }
         )
         return
@@ -231,7 +231,13 @@ def rows_table(title: str) -> Table:
 def row_cells(row: LedgerRow) -> list[str]:
     state = row.state.value + (f" ({row.skip_kind})" if row.skip_kind else "")
     sent = " ".join(p for p in (row.send_id, row.status) if p)
-    return [str(row.number), text(row.recipient or ""), state, text(sent), text(row.error or "")]
+    return [
+        str(row.number),
+        text(row.recipient or ""),
+        state,
+        text(sent),
+        text(say(row.error or "")),
+    ]
 
 
 def _run_exit_code(result: RunResult, invalid: int) -> int:

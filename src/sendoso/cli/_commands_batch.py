@@ -37,6 +37,7 @@ from sendoso.cli._output import (
     usage_error,
 )
 from sendoso.cli._state import State, state_of
+from sendoso.cli._words import CLI_WORDING
 
 if TYPE_CHECKING:
     from sendoso import AsyncSendoso
@@ -457,7 +458,7 @@ def show(
                 "note": the_run.note,
                 "counts": counts_json(counts),
                 "statuses": statuses,
-                "rows": [report_record(r) for r in rows],
+                "rows": [report_record(r, CLI_WORDING) for r in rows],
             }
         )
         return
@@ -563,7 +564,7 @@ def report(
     from sendoso.batch import write_report
 
     with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
-        count = write_report(ledger, run_id, out)
+        count = write_report(ledger, run_id, out, wording=CLI_WORDING)
     if json_output:
         print_json({"run_id": run_id, "out": str(out), "rows": count})
     else:
