@@ -18,7 +18,7 @@ How an error names what went wrong, and how a front end words it
 
 The library speaks the library's vocabulary: the parameter an SDK user passes
 (``max_spend``, ``message_template``, ``mapping``, ``run_id``, ``encoding``, ``delimiter``,
-``format``, ``out``, ``base_url``...), never a command-line flag or a command. What went wrong
+``format``, ``base_url``...), never a command-line flag or a command. What went wrong
 is in fields a program can act on: :class:`FieldProblem` and :class:`InputError` carry
 ``field`` (that parameter's name) and ``row``; errors a front end must react to differently
 are their own classes with their own fields (e.g. ``sendoso.batch.RunOptionsChangedError``
@@ -28,7 +28,7 @@ A message that names a parameter or a next step is a :class:`Text`: a ``str`` (s
 and ``problem.message`` read as before, in the library's words) that also keeps its parts,
 where :class:`Param` marks a parameter and :class:`Step` an action the user can take next
 (``resume``, ``settle``, ...). A front end re-words the same parts with its own
-:class:`Wording`: the CLI's (``sendoso.cli``) spells ``Param("max_spend")`` as
+:class:`Wording`: the CLI's (``sendoso.cli._words``) spells ``Param("max_spend")`` as
 ``--max-spend`` and ``Step("resume")`` as ``sendoso batch resume``; the MCP server's spells
 them as tool arguments and tool calls. So each front end keeps one table of its words and
 never edits the library's sentences. A text kept for later (a ledger row's error, shown by
