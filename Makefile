@@ -21,6 +21,7 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks chaos scripts
 	$(BIN)/ruff check src tests benchmarks chaos scripts
 	$(BIN)/mypy --strict src
+	$(BIN)/lint-imports --no-cache
 
 format: setup
 	$(BIN)/ruff format src tests benchmarks chaos scripts

@@ -36,8 +36,7 @@ from sendoso._pacing import Pacer
 from sendoso._profile import HostProfile, profile_for
 from sendoso._version import __version__
 from sendoso.errors import ConfigurationError, SendosoError
-from sendoso.resources import AsyncGifts, AsyncSends, Gifts, Sends
-from sendoso.resources._steps import Steps
+from sendoso.resources import AsyncGifts, AsyncSends, Gifts, Sends, Steps
 
 __all__ = ["AsyncSendoso", "Sendoso"]
 

@@ -1,5 +1,5 @@
 """What counts as loopback: one rule for the client (plain http allowed), the sandbox and the
-MCP server (binding allowed without --allow-remote); and the listening socket both servers
+MCP server (binding allowed without ``allow_remote``); and the listening socket both servers
 bind before they start, so that port 0 can be resolved and reported first."""
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 ``SendosoError``
 ├── ``ConfigurationError``        bad or missing settings; nothing was sent
+├── ``InputError``                an input is unusable as a whole; ``.field``, ``.row``
 ├── ``ValidationError``           the request is invalid; ``.problems`` lists every one
 └── ``APIError``                  something happened talking to the API
     ├── ``APIConnectionError``    no usable answer (``APITimeoutError`` for timeouts)
@@ -11,12 +12,36 @@
         ├── ``BadRequestError`` 400, ``AuthenticationError`` 401, ``PermissionDeniedError`` 403,
         ├── ``NotFoundError`` 404, ``ConflictError`` 409, ``UnprocessableEntityError`` 422,
         └── ``RateLimitError`` 429, ``InternalServerError`` 5xx
+
+How an error names what went wrong, and how a front end words it
+-----------------------------------------------------------------
+
+The library speaks the library's vocabulary: the parameter an SDK user passes
+(``max_spend``, ``message_template``, ``mapping``, ``run_id``, ``encoding``, ``delimiter``,
+``format``, ``base_url``...), never a command-line flag or a command. What went wrong
+is in fields a program can act on: :class:`FieldProblem` and :class:`InputError` carry
+``field`` (that parameter's name) and ``row``; errors a front end must react to differently
+are their own classes with their own fields (e.g. ``sendoso.batch.RunOptionsChangedError``
+carries ``run_id`` and ``changed``, the option fields that differ).
+
+A message that names a parameter or a next step is a :class:`Text`: a ``str`` (so ``str(exc)``
+and ``problem.message`` read as before, in the library's words) that also keeps its parts,
+where :class:`Param` marks a parameter and :class:`Step` an action the user can take next
+(``resume``, ``settle``, ...). A front end re-words the same parts with its own
+:class:`Wording`: the CLI's (``sendoso.cli._words``) spells ``Param("max_spend")`` as
+``--max-spend`` and ``Step("resume")`` as ``sendoso batch resume``; the MCP server's spells
+them as tool arguments and tool calls. So each front end keeps one table of its words and
+never edits the library's sentences. A text kept for later (a ledger row's error, shown by
+``batch show`` and the report) is stored with :meth:`Text.stored` and read back with
+:meth:`Text.from_stored`, so that it is still worded by whoever shows it.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "APIConnectionError",
@@ -32,18 +57,163 @@ __all__ = [
     "InputError",
     "InternalServerError",
     "NotFoundError",
+    "Param",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseParseError",
     "SendosoError",
+    "Step",
+    "Text",
     "UnprocessableEntityError",
     "ValidationError",
+    "Wording",
+    "library_wording",
+    "worded",
 ]
 
 
 @dataclass(frozen=True)
+class Param:
+    """A library parameter named in a message: ``Param("max_spend")``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Step:
+    """Something the user can do next, named in a message: ``Step("resume", ("r1",))`` is
+    "resume run r1". Actions: ``resume``, ``settle``, ``show``, ``runs``, ``approvals``,
+    ``approve``, ``front_end`` (args: its name); a front end words the ones it knows."""
+
+    action: str
+    args: tuple[str, ...] = ()
+
+
+class Wording(Protocol):
+    """How a front end spells the parameters and steps a :class:`Text` names."""
+
+    def param(self, name: str) -> str: ...
+
+    def step(self, action: str, args: tuple[str, ...]) -> str: ...
+
+
+# What the SDK user calls for each step ({0}: the step's first argument). Most leave the
+# arguments out: the message around a step already names the run and row it is about.
+_LIBRARY_STEPS = {
+    "resume": "`BatchRunner(ledger, client, run_id).run()`",
+    "settle": "`settle_row(ledger, run_id, row, send_id=...)`",
+    "show": "`Ledger.row(run_id, row)`",
+    "runs": "`Ledger.runs()`",
+    "approvals": "`Ledger.approvals()`",
+    "approve": "`Ledger.approve(approval_id)`",
+    "front_end": "the {0} front end",
+}
+
+
+class _LibraryWording:
+    def param(self, name: str) -> str:
+        return name
+
+    def step(self, action: str, args: tuple[str, ...]) -> str:
+        template = _LIBRARY_STEPS.get(action)
+        return template.format(*args) if template else " ".join((action, *args))
+
+
+#: The library's own words: a parameter is its name, a step the call that does it.
+library_wording: Wording = _LibraryWording()
+
+Part = str | Param | Step
+
+
+def _word(part: Part, wording: Wording) -> str:
+    if isinstance(part, Param):
+        return wording.param(part.name)
+    if isinstance(part, Step):
+        return wording.step(part.action, part.args)
+    return part
+
+
+def _encoded(part: Part) -> str | dict[str, Any]:
+    if isinstance(part, Param):
+        return {"param": part.name}
+    if isinstance(part, Step):
+        return {"step": part.action, "args": list(part.args)}
+    return part
+
+
+# Marks a stored Text (JSON of its parts): a control character no message starts with, and one
+# PostgreSQL's text type accepts (it refuses NUL).
+_STORED = "\x1ftext:"
+
+
+class Text(str):
+    """A message in parts, some of them a :class:`Param` or a :class:`Step`.
+
+    As a ``str`` it is the library's wording; :meth:`worded` spells it a front end's way.
+    ``Text("unknown ", Param("encoding"), " 'x'")`` is ``"unknown encoding 'x'"`` to the
+    library and ``"unknown --encoding 'x'"`` to the CLI. A :class:`Text` among the parts is
+    spliced in, so that a message that wraps another keeps the other's parameters.
+    """
+
+    parts: tuple[Part, ...]
+
+    def __new__(cls, *parts: Part) -> Text:
+        flat: list[Part] = []
+        for part in parts:
+            flat.extend(part.parts if isinstance(part, Text) else (part,))
+        self = super().__new__(cls, "".join(_word(p, library_wording) for p in flat))
+        self.parts = tuple(flat)
+        return self
+
+    def worded(self, wording: Wording) -> str:
+        return "".join(_word(p, wording) for p in self.parts)
+
+    def stored(self) -> str:
+        """This text as a string to store (a ledger row's error), parts and all; plain text
+        when it names nothing. :meth:`from_stored` reads it back."""
+        if all(isinstance(p, str) for p in self.parts):
+            return str(self)
+        return _STORED + json.dumps(
+            [_encoded(p) for p in self.parts], ensure_ascii=False, separators=(",", ":")
+        )
+
+    @classmethod
+    def from_stored(cls, stored: str) -> str:
+        """What :meth:`stored` wrote: a :class:`Text`, or ``stored`` itself if it is plain."""
+        if not stored.startswith(_STORED):
+            return stored
+        parts: list[Part] = []
+        for item in json.loads(stored[len(_STORED) :]):
+            if isinstance(item, str):
+                parts.append(item)
+            elif "param" in item:
+                parts.append(Param(item["param"]))
+            else:
+                parts.append(Step(item["step"], tuple(item["args"])))
+        return cls(*parts)
+
+    @classmethod
+    def joining(cls, separator: str, texts: Iterable[str]) -> Text:
+        """``separator.join(texts)``, keeping the parts of each text."""
+        parts: list[Part] = []
+        for number, text in enumerate(texts):
+            if number:
+                parts.append(separator)
+            parts.append(text)
+        return cls(*parts)
+
+
+def worded(message: object, wording: Wording) -> str:
+    """``message`` in ``wording``'s words if it is a :class:`Text`, else as it is."""
+    return message.worded(wording) if isinstance(message, Text) else str(message)
+
+
+@dataclass(frozen=True)
 class FieldProblem:
-    """One thing wrong with one field, e.g. ``address.postal_code``: ``missing``."""
+    """One thing wrong with one field, e.g. ``address.postal_code``: ``missing``.
+
+    ``field`` is the request field or the library parameter (``max_spend``); ``message`` may
+    be a :class:`Text`, which a front end re-words."""
 
     field: str
     code: str
@@ -56,6 +226,12 @@ class FieldProblem:
 class SendosoError(Exception):
     """Base class of every error raised by this package."""
 
+    def worded(self, wording: Wording) -> str:
+        """The message in ``wording``'s words (``str(exc)`` is the library's)."""
+        if len(self.args) == 1 and type(self).__str__ is BaseException.__str__:
+            return worded(self.args[0], wording)
+        return str(self)
+
 
 class ConfigurationError(SendosoError):
     """Settings are missing, contradictory or unsafe. Nothing was sent."""
@@ -63,7 +239,13 @@ class ConfigurationError(SendosoError):
 
 class InputError(SendosoError):
     """An input is unusable as a whole (a file, a template, a ledger URL, a run id); nothing
-    was sent because of it."""
+    was sent because of it. ``field`` names the parameter at fault when one is (``encoding``,
+    ``mapping``, ``message_template``...), ``row`` the input row."""
+
+    def __init__(self, message: str, *, field: str | None = None, row: int | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.row = row
 
 
 class ValidationError(SendosoError):
@@ -73,7 +255,10 @@ class ValidationError(SendosoError):
         self.problems = list(problems)
         self.row = row
         where = f" (row {row})" if row is not None else ""
-        super().__init__("; ".join(p.message for p in self.problems) + where)
+        super().__init__(Text(Text.joining("; ", (p.message for p in self.problems)), where))
+
+    def worded(self, wording: Wording) -> str:
+        return worded(self.args[0], wording)
 
 
 class APIError(SendosoError):

@@ -71,7 +71,7 @@ EXPECTED: dict[str, Expect] = {
     "bom_utf16be.csv": Expect(rows=(2, 3)),
     "utf16le_no_bom.csv": Expect(error=NOT_TEXT),
     "mixed_encodings.csv": Expect(
-        error=r"is not UTF-8 text \(row 4\); save it as 'CSV UTF-8' or pass --encoding",
+        error=r"is not UTF-8 text \(row 4\); save it as 'CSV UTF-8' or pass (--)?encoding",
         error_row=4,
     ),
     "latin1.csv": Expect(error=r"is not UTF-8 text \(row 3\)", error_row=3),
@@ -112,7 +112,7 @@ EXPECTED: dict[str, Expect] = {
         duplicate=(11, 12),
     ),
     "duplicate_headers.csv": Expect(
-        error=r"the header has 'Email' more than once.*--map FIELD=COLUMN", error_row=1
+        error=r"the header has 'Email' more than once.*(--map|mapping) FIELD=COLUMN", error_row=1
     ),
     "empty.csv": Expect(error=r"empty\.csv is empty; it has no header row"),
     "header_only.csv": Expect(),

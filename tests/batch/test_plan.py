@@ -778,7 +778,7 @@ def test_a_run_is_only_resumed_for_its_own_host(
     with pytest.raises(LedgerError, match=r"sends to http://127.0.0.1:8000, not https://api"):
         prepare_run(history, spec, catalog, base_url="https://api.sendoso.com")
     check_host(prepared.run, BASE_URL + "/")
-    with pytest.raises(LedgerError, match="--base-url"):
+    with pytest.raises(LedgerError, match="base_url"):
         check_host(prepared.run, "http://127.0.0.1:9000")
 
 
@@ -787,7 +787,7 @@ def test_a_bad_run_id_is_refused(tmp_path: Path, catalog: list[Gift], run_id: st
     """--run-id must be 1 to 120 printable characters."""
     path = write_csv(tmp_path / "in.csv", [person(1)])
     with Ledger(f"sqlite:///{tmp_path}/ledger.db") as ledger:
-        with pytest.raises(ValidationError, match="--run-id"):
+        with pytest.raises(ValidationError, match="run_id"):
             prepare_run(
                 ledger, BatchSpec(path=str(path), run_id=run_id), catalog, base_url=BASE_URL
             )
@@ -800,7 +800,7 @@ def test_bad_plan_options_fail_before_anything_is_written(
     """A negative cool-down or a template with an unknown placeholder plans nothing."""
     path = write_csv(tmp_path / "in.csv", [person(1)])
     with Ledger(f"sqlite:///{tmp_path}/ledger.db") as ledger:
-        with pytest.raises(ValidationError, match="--cooldown"):
+        with pytest.raises(ValidationError, match="cooldown_days"):
             prepare_run(
                 ledger,
                 BatchSpec(path=str(path), run_id="r", cooldown_days=-1),

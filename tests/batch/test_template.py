@@ -49,18 +49,18 @@ def test_template_without_placeholders() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("Hi {}", "{} in --message-template has no name"),
-        ("Hi {0}", "{0} in --message-template has no name"),
+        ("Hi {}", "{} in message_template has no name"),
+        ("Hi {0}", "{0} in message_template has no name"),
         ("Hi {first_name.__class__}", "is not a plain name"),
         ("Hi {first_name.upper}", "is not a plain name"),
         ("Hi {a[0]}", "is not a plain name"),
         ("Hi {first name}", "is not a plain name"),
-        ("Hi {a!r}", "{a!r} in --message-template: conversions and format specs"),
-        ("Hi {a:>999999}", "{a:>999999} in --message-template: conversions and format specs"),
+        ("Hi {a!r}", "{a!r} in message_template: conversions and format specs"),
+        ("Hi {a:>999999}", "{a:>999999} in message_template: conversions and format specs"),
         ("Hi {a:{b}}", "conversions and format specs"),
-        ("Hi {first_name", "--message-template is not valid"),
-        ("Hi }", "--message-template is not valid"),
-        ("Hi {", "--message-template is not valid"),
+        ("Hi {first_name", "message_template is not valid"),
+        ("Hi }", "message_template is not valid"),
+        ("Hi {", "message_template is not valid"),
     ],
 )
 def test_rejected_forms(text: str, message: str) -> None:
@@ -77,7 +77,7 @@ def test_unknown_placeholder_names_it_and_lists_the_choices() -> None:
     with pytest.raises(TemplateError) as caught:
         template.check(["last_name", "first_name", "account_name"])
     assert str(caught.value) == (
-        "unknown placeholder {foo} in --message-template; "
+        "unknown placeholder {foo} in message_template; "
         "use one of: first_name, last_name, account_name"
     )
 

@@ -71,7 +71,7 @@ def test_any_text_parses_or_is_a_template_error(text: str, values: dict[str, str
     template = parse(text)
     if isinstance(template, TemplateError):
         assert isinstance(template, InputError)
-        assert "--message-template" in str(template)
+        assert "message_template" in str(template)
         return
     for name in template.placeholders:
         assert re.fullmatch(r"\w+", name)

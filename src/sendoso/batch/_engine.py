@@ -1,5 +1,9 @@
 """Starting and resuming runs: the steps the CLI (and any other front end) takes, once.
 
+Refusals to resume are typed (:class:`RunFileChangedError`, :class:`RunOptionsChangedError`,
+:class:`RunHostError`, :class:`ForeignRunError`, all :class:`LedgerError`) and name
+parameters and next steps as :class:`sendoso.errors.Text` parts, which each front end words.
+
 :func:`prepare_run` turns a :class:`BatchSpec` into a planned run in the ledger, or finds the
 run already there and checks that resuming it is what was meant (same file, same host).
 :func:`dry_run` plans into a throwaway in-memory ledger instead.
@@ -20,12 +24,16 @@ from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
 from sendoso.batch._sources import Source
 from sendoso.batch._states import RowState
 from sendoso.batch._template import MessageTemplate
-from sendoso.errors import FieldProblem, ValidationError
+from sendoso.errors import FieldProblem, Param, Step, Text, ValidationError
 from sendoso.models import Gift
 
 __all__ = [
     "BatchSpec",
+    "ForeignRunError",
     "Prepared",
+    "RunFileChangedError",
+    "RunHostError",
+    "RunOptionsChangedError",
     "check_batch_run",
     "dry_run",
     "new_run_id",
@@ -34,6 +42,76 @@ __all__ = [
 ]
 
 _MAX_RUN_ID = 120
+
+
+class RunFileChangedError(LedgerError):
+    """The run id was planned from another version of the input file."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(
+            Text(
+                f"run {run_id!r} was planned from a different version of this file; "
+                "resume it with ",
+                Step("resume"),
+                " or start a new run with another ",
+                Param("run_id"),
+            ),
+            field="run_id",
+        )
+        self.run_id = run_id
+
+
+class RunOptionsChangedError(LedgerError):
+    """The run id was planned with other options; ``changed`` names them (``max_spend``)."""
+
+    def __init__(self, run_id: str, changed: Sequence[str]) -> None:
+        self.run_id = run_id
+        self.changed = tuple(changed)
+        super().__init__(
+            Text(
+                f"run {run_id!r} was planned with other options (",
+                Text.joining(", ", (Text(Param(name)) for name in self.changed)),
+                "); its plan cannot change: resume it as it is (",
+                Step("resume"),
+                ") or start a new ",
+                Param("run_id"),
+            ),
+            field="run_id",
+        )
+
+
+class RunHostError(LedgerError):
+    """The run sends to ``planned_for``, not to ``base_url``."""
+
+    def __init__(self, run_id: str, planned_for: str, base_url: str) -> None:
+        super().__init__(
+            Text(
+                f"run {run_id!r} sends to {planned_for}, not {base_url}; use the profile or ",
+                Param("base_url"),
+                " it was started with",
+            ),
+            field="base_url",
+        )
+        self.run_id = run_id
+        self.planned_for = planned_for
+        self.base_url = base_url
+
+
+class ForeignRunError(LedgerError):
+    """The run holds sends made by another front end (``source``, e.g. ``mcp``)."""
+
+    def __init__(self, run_id: str, source: str) -> None:
+        super().__init__(
+            Text(
+                f"run {run_id!r} holds sends made through ",
+                Step("front_end", (source,)),
+                "; it finishes its own sends (retry the request_id there), and ",
+                Step("settle"),
+                " settles an unknown row",
+            )
+        )
+        self.run_id = run_id
+        self.source = source
 
 
 def new_run_id(path: str, fingerprint: str, base_url: str) -> str:
@@ -53,7 +131,7 @@ def _check_run_id(run_id: str) -> str:
                 FieldProblem(
                     "run_id",
                     "invalid",
-                    f"--run-id must be 1 to {_MAX_RUN_ID} printable characters",
+                    Text(Param("run_id"), f" must be 1 to {_MAX_RUN_ID} printable characters"),
                 )
             ]
         )
@@ -94,7 +172,13 @@ class BatchSpec:
             template.check(source.placeholders())
         if self.cooldown_days is not None and self.cooldown_days < 0:
             raise ValidationError(
-                [FieldProblem("cooldown", "invalid", "--cooldown must be 0 or more days")]
+                [
+                    FieldProblem(
+                        "cooldown_days",
+                        "invalid",
+                        Text(Param("cooldown_days"), " must be 0 or more days"),
+                    )
+                ]
             )
         return PlanOptions(
             run_id=run_id,
@@ -166,53 +250,27 @@ def _check_resumable(
     check_batch_run(run)
     check_host(run, base_url)
     if run.input_fingerprint and source.fingerprint() != run.input_fingerprint:
-        raise LedgerError(
-            f"run {run.run_id!r} was planned from a different version of this file; "
-            "resume it with `sendoso batch resume` or start a new run with another --run-id"
-        )
+        raise RunFileChangedError(run.run_id)
     changed = sorted(k for k in options if run.options.get(k) != options[k])
     if changed:
-        flags = ", ".join(_FLAG_NAMES.get(k, k) for k in changed)
-        raise LedgerError(
-            f"run {run.run_id!r} was planned with other options ({flags}); its plan cannot "
-            "change: resume it as it is (`sendoso batch resume`) or start a new --run-id"
-        )
+        raise RunOptionsChangedError(run.run_id, changed)
     return run
-
-
-_FLAG_NAMES = {
-    "gift_id": "--gift-id",
-    "variant_id": "--variant-id",
-    "message_template": "--message-template",
-    "metadata": "--metadata",
-    "max_spend": "--max-spend",
-    "cooldown_days": "--cooldown",
-    "allow_resend": "--allow-resend",
-    "mapping": "--map",
-}
 
 
 def check_batch_run(run: RunInfo) -> None:
     """Only runs planned by ``batch run`` are sent by the batch runner.
 
-    The MCP server's run holds requests its operator's guardrails admitted (``--allow-send``,
+    The MCP server's run holds requests its operator's guardrails admitted (``allow_send``,
     caps, approvals); a batch runner that took them over would bypass those, so it never does.
     """
     if run.source != "batch":
-        raise LedgerError(
-            f"run {run.run_id!r} holds sends made through `sendoso {run.source}`; "
-            f"it finishes its own sends (retry the request_id there), and `sendoso batch "
-            f"settle` settles an unknown row"
-        )
+        raise ForeignRunError(run.run_id, run.source)
 
 
 def check_host(run: RunInfo, base_url: str) -> None:
     """A run is only ever sent to the host it was planned for."""
     if run.base_url.rstrip("/") != base_url.rstrip("/"):
-        raise LedgerError(
-            f"run {run.run_id!r} sends to {run.base_url}, not {base_url}; "
-            "use the profile or --base-url it was started with"
-        )
+        raise RunHostError(run.run_id, run.base_url, base_url)
 
 
 def dry_run(
@@ -261,5 +319,7 @@ def settle_row(ledger: Ledger, run_id: str, number: int, *, send_id: str | None)
             ledger.move(run_id, number, RowState.PLANNED, release=True),
         )
     if not moved:
-        raise LedgerError(f"row {number} changed meanwhile; look again with `batch show`")
+        raise LedgerError(
+            Text(f"row {number} changed meanwhile; look again with ", Step("show", (run_id,)))
+        )
     return target

@@ -3,6 +3,9 @@
 CSV cells that a spreadsheet would read as a formula (``= + - @``, a tab or a carriage return
 first) are neutralised with a leading apostrophe: recipient data comes from outside and a
 report is opened in Excel, where ``=HYPERLINK(...)`` would otherwise run.
+
+A row's error may name parameters and next steps (a :class:`sendoso.errors.Text`); the report
+words them as ``wording`` says: the library's own by default, a front end's when it writes one.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import IO, Any
 
 from sendoso._display import visible
 from sendoso.batch._ledger import Ledger, LedgerRow
-from sendoso.errors import FieldProblem, ValidationError
+from sendoso.errors import FieldProblem, ValidationError, Wording, library_wording, worded
 from sendoso.models import format_totals
 
 __all__ = ["REPORT_COLUMNS", "neutralise", "report_record", "write_report"]
@@ -41,7 +44,7 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_STARTS) else cell
 
 
-def report_record(row: LedgerRow) -> dict[str, Any]:
+def report_record(row: LedgerRow, wording: Wording = library_wording) -> dict[str, Any]:
     return {
         "row": row.number,
         "recipient": row.recipient,
@@ -51,7 +54,7 @@ def report_record(row: LedgerRow) -> dict[str, Any]:
         "reason": row.skip_kind,
         "send_id": row.send_id,
         "status": row.status,
-        "error": row.error,
+        "error": None if row.error is None else worded(row.error, wording),
         "estimate": {
             cur: {"low": str(low), "high": str(high)} for cur, (low, high) in row.estimate.items()
         }
@@ -60,45 +63,43 @@ def report_record(row: LedgerRow) -> dict[str, Any]:
     }
 
 
-def _csv_cells(row: LedgerRow) -> list[str]:
-    record = report_record(row)
+def _csv_cells(row: LedgerRow, wording: Wording) -> list[str]:
+    record = report_record(row, wording)
     record["estimate"] = format_totals(row.estimate or {}, dash="-")
     return [neutralise("" if record[c] is None else str(record[c])) for c in REPORT_COLUMNS]
 
 
-def _write_json(rows: Iterator[LedgerRow], out: IO[str]) -> int:
+def _write_json(rows: Iterator[LedgerRow], out: IO[str], wording: Wording) -> int:
     # Written item by item so that a run of any size is never held in memory.
     count = 0
     out.write("[")
     for row in rows:
         out.write(",\n " if count else "\n ")
-        out.write(json.dumps(report_record(row), ensure_ascii=False))
+        out.write(json.dumps(report_record(row, wording), ensure_ascii=False))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
 
 
-def write_report(ledger: Ledger, run_id: str, path: str | Path) -> int:
+def write_report(
+    ledger: Ledger, run_id: str, path: str | Path, *, wording: Wording = library_wording
+) -> int:
     """Write the run's report to ``path`` (``.csv`` or ``.json``); returns the row count."""
     ledger.require_run(run_id)
     target = Path(path)
     suffix = target.suffix.lower()
     if suffix not in (".csv", ".json"):
         raise ValidationError(
-            [
-                FieldProblem(
-                    "out", "invalid", f"--out {target.name}: the report must be .csv or .json"
-                )
-            ]
+            [FieldProblem("path", "invalid", f"{target.name}: the report must be .csv or .json")]
         )
     rows = ledger.rows(run_id)
     with target.open("w", encoding="utf-8", newline="") as out:
         if suffix == ".json":
-            return _write_json(rows, out)
+            return _write_json(rows, out, wording)
         writer = csv.writer(out)
         writer.writerow(REPORT_COLUMNS)
         count = 0
         for row in rows:
-            writer.writerow(_csv_cells(row))
+            writer.writerow(_csv_cells(row, wording))
             count += 1
         return count

@@ -27,7 +27,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from sendoso.errors import FieldProblem, InputError
+from sendoso.errors import FieldProblem, InputError, Param, Text
 
 __all__ = [
     "FIELDS",
@@ -177,18 +177,18 @@ def _build_alias_index() -> dict[str, tuple[str, int]]:
 
 
 _ALIAS_INDEX = _build_alias_index()
-# What --map accepts as a field name: "address.city", "address_city", "city".
+_MAP = Param("mapping")
+_ENCODING = Param("encoding")
+# What a mapping accepts as a field name: "address.city", "address_city", "city".
 _FIELD_NAMES = {_key(f): f for f in FIELDS} | {
     _key(f.removeprefix("address.")): f for f in FIELDS if f.startswith("address.")
 }
 
 
 class SourceError(InputError):
-    """The input file cannot be used as a whole; nothing from it should be sent."""
-
-    def __init__(self, message: str, *, row: int | None = None) -> None:
-        super().__init__(message)
-        self.row = row
+    """The input file cannot be used as a whole; nothing from it should be sent. ``field`` is
+    the :class:`Source` parameter at fault (``mapping``, ``format``, ``encoding``,
+    ``delimiter``), or ``None`` when it is the file itself."""
 
 
 @dataclass(frozen=True)
@@ -209,15 +209,21 @@ def _listing(names: Sequence[str]) -> str:
 
 
 def _explicit_fields(explicit: Mapping[str, str] | None) -> dict[str, str]:
-    """``--map`` entries keyed by canonical field."""
+    """``mapping`` entries keyed by canonical field."""
     fields: dict[str, str] = {}
     for name, column in (explicit or {}).items():
         field = _FIELD_NAMES.get(_key(name))
         if field is None:
-            raise SourceError(f"--map: unknown field {name!r}; use one of: {_listing(FIELDS)}")
+            raise SourceError(
+                Text(_MAP, f": unknown field {name!r}; use one of: {_listing(FIELDS)}"),
+                field="mapping",
+            )
         if field in fields:
             raise SourceError(
-                f"--map: {field} is mapped twice ({fields[field]!r} and {column!r}); keep one"
+                Text(
+                    _MAP, f": {field} is mapped twice ({fields[field]!r} and {column!r}); keep one"
+                ),
+                field="mapping",
             )
         fields[field] = column
     return fields
@@ -241,8 +247,12 @@ def _resolve(
             chosen[field] = match
         elif strict:
             raise SourceError(
-                f"--map {field}={column}: there is no column {column!r}; "
-                f"the columns are: {_listing(headers)}"
+                Text(
+                    _MAP,
+                    f" {field}={column}: there is no column {column!r}; "
+                    f"the columns are: {_listing(headers)}",
+                ),
+                field="mapping",
             )
         # Otherwise a JSON Lines record without that key: the field stays empty there,
         # rather than being filled from some other key the user did not choose.
@@ -263,8 +273,13 @@ def _resolve(
         if repeated:
             names = " and ".join(repr(c) for c in repeated)
             raise SourceError(
-                f"the header has {names} more than once, so it is unclear which column to "
-                "use; rename the duplicates or choose one with --map FIELD=COLUMN"
+                Text(
+                    f"the header has {names} more than once, so it is unclear which column to "
+                    "use; rename the duplicates or choose one with ",
+                    _MAP,
+                    " FIELD=COLUMN",
+                ),
+                field="mapping",
             )
     return {field: chosen[field] for field in FIELDS if field in chosen}
 
@@ -279,7 +294,7 @@ class ColumnMapping:
     def resolve(
         cls, headers: Sequence[str], explicit: Mapping[str, str] | None = None
     ) -> ColumnMapping:
-        """Map ``headers`` to fields: ``explicit`` (``--map field=Column``) first, then the
+        """Map ``headers`` to fields: ``explicit`` (``{"field": "Column"}``) first, then the
         usual CRM spellings, matched ignoring case, spaces and punctuation."""
         return cls(_resolve(headers, _explicit_fields(explicit), strict=True))
 
@@ -381,7 +396,10 @@ class Source:
         delimiter: str | None = None,
     ) -> None:
         if format not in ("auto", "csv", "jsonl"):
-            raise SourceError(f"--format must be auto, csv or jsonl, not {format!r}")
+            raise SourceError(
+                Text(Param("format"), f" must be auto, csv or jsonl, not {format!r}"),
+                field="format",
+            )
         self.path = Path(path)
         self._explicit = _explicit_fields(mapping)
         self._format_choice = format
@@ -401,7 +419,7 @@ class Source:
     # --- what the file is -------------------------------------------------------------
 
     def open(self) -> Source:
-        """Read the header and resolve the mapping, so that a bad file or ``--map`` fails
+        """Read the header and resolve the mapping, so that a bad file or ``mapping`` fails
         before any row is processed. Idempotent; returns ``self``."""
         if not self._opened:
             head = self._read_head()
@@ -495,11 +513,17 @@ class Source:
                     raise ValueError(info.name)
                 info.incrementaldecoder(errors="surrogateescape").decode(b"a")
             except LookupError:
-                raise SourceError(f"unknown --encoding {self._encoding_choice!r}") from None
+                raise SourceError(
+                    Text("unknown ", _ENCODING, f" {self._encoding_choice!r}"), field="encoding"
+                ) from None
             except (ValueError, TypeError):
                 raise SourceError(
-                    f"--encoding {self._encoding_choice!r} is not a text encoding; "
-                    "use e.g. utf-8, utf-16, latin-1 or cp1252"
+                    Text(
+                        _ENCODING,
+                        f" {self._encoding_choice!r} is not a text encoding; "
+                        "use e.g. utf-8, utf-16, latin-1 or cp1252",
+                    ),
+                    field="encoding",
                 ) from None
             return info.name
         if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
@@ -527,7 +551,7 @@ class Source:
             return "jsonl"
         try:
             text = codecs.getincrementaldecoder(self._encoding)(errors="replace").decode(head)
-        except UnicodeError:  # e.g. --encoding utf-16 without a byte-order mark
+        except UnicodeError:  # e.g. encoding="utf-16" without a byte-order mark
             return "csv"  # whose reading then says what is wrong
         return "jsonl" if text.lstrip("\ufeff \t\r\n").startswith(("{", "[")) else "csv"
 
@@ -544,14 +568,14 @@ class Source:
 
     def _not_text(self, row: int) -> SourceError:
         if self._encoding_choice:
-            hint = f"is not valid {self._encoding_choice} text (row {row}); check --encoding"
+            hint = Text(f"is not valid {self._encoding_choice} text (row {row}); check ", _ENCODING)
         elif self._encoding != "utf-8-sig":
             label = self._encoding.upper()
-            hint = f"is not valid {label} text (row {row}); re-save it or pass --encoding"
+            hint = Text(f"is not valid {label} text (row {row}); re-save it or pass ", _ENCODING)
         else:
             save_as = "'CSV UTF-8'" if self._format == "csv" else "UTF-8"
-            hint = f"is not UTF-8 text (row {row}); save it as {save_as} or pass --encoding"
-        return SourceError(f"{self._name} {hint}", row=row)
+            hint = Text(f"is not UTF-8 text (row {row}); save it as {save_as} or pass ", _ENCODING)
+        return SourceError(Text(f"{self._name} ", hint), field="encoding", row=row)
 
     # --- CSV ----------------------------------------------------------------------------
 
@@ -566,7 +590,8 @@ class Source:
             number, headers = self._csv_header(records)
         if any("\x00" in h for h in headers):
             raise SourceError(
-                f"{self._name}: the header row contains NUL characters; check --encoding",
+                Text(f"{self._name}: the header row contains NUL characters; check ", _ENCODING),
+                field="encoding",
                 row=number,
             )
         if any(len(h) > _MAX_HEADER_CHARS for h in headers):
@@ -578,7 +603,9 @@ class Source:
         try:
             self._mapping = ColumnMapping(_resolve(headers, self._explicit, strict=True))
         except SourceError as exc:
-            raise SourceError(f"{self._name}: {exc}", row=number) from None
+            raise SourceError(
+                Text(f"{self._name}: ", exc.args[0]), field=exc.field, row=number
+            ) from None
         self._headers = headers
         field_of = {column: field for field, column in self._mapping.columns.items()}
         seen: set[str] = set()
@@ -673,7 +700,7 @@ class Source:
                     "export only the columns you need",
                     row=number,
                 )
-            # A byte-order mark survives when --encoding utf-8 was given explicitly.
+            # A byte-order mark survives when encoding="utf-8" was given explicitly.
             headers = [cell.strip() for cell in record]
             if headers and headers[0].startswith("\ufeff"):
                 headers[0] = headers[0][1:].strip()
@@ -759,7 +786,7 @@ class Source:
         try:
             self._mapping = ColumnMapping(_resolve(headers, self._explicit, strict=True))
         except SourceError as exc:
-            raise SourceError(f"{self._name}: {exc}") from None
+            raise SourceError(Text(f"{self._name}: ", exc.args[0]), field=exc.field) from None
         self._headers = headers
         # Later records are matched on the key as the first object spells it.
         self._explicit = {field: self._mapping.columns[field] for field in self._explicit}
@@ -901,5 +928,8 @@ def _delimiter_option(delimiter: str | None) -> str | None:
     # Shells make a literal tab awkward to type.
     delimiter = {"\\t": "\t", "tab": "\t", "TAB": "\t"}.get(delimiter, delimiter)
     if len(delimiter) != 1 or delimiter in '"\r\n':
-        raise SourceError(f"--delimiter must be one character, not {delimiter!r}")
+        raise SourceError(
+            Text(Param("delimiter"), f" must be one character, not {delimiter!r}"),
+            field="delimiter",
+        )
     return delimiter

@@ -1,4 +1,4 @@
-"""``--message-template``: a gift note with ``{first_name}``-style placeholders per row.
+"""``message_template``: a gift note with ``{first_name}``-style placeholders per row.
 
 Only plain names are allowed. ``str.format`` would also run attribute and index lookups and
 format specs (``{x.__class__}``, ``{x:>999999999}``), so the template is parsed with
@@ -14,11 +14,11 @@ import string
 from collections.abc import Iterable, Mapping
 
 from sendoso.batch._sources import FIELDS, SourceRow
-from sendoso.errors import InputError
+from sendoso.errors import InputError, Param, Text
 
 __all__ = ["MessageTemplate", "TemplateError", "template_values"]
 
-_OPTION = "--message-template"
+_OPTION = Param("message_template")
 # A name, but not all digits: "{0}" is positional in str.format and means nothing here.
 _NAME = re.compile(r"(?!\d+\Z)\w+\Z")
 _FIELD_PLACEHOLDERS = tuple(f.replace(".", "_") for f in FIELDS)
@@ -27,6 +27,9 @@ _FIELD_OF = dict(zip(_FIELD_PLACEHOLDERS, FIELDS, strict=True))
 
 class TemplateError(InputError):
     """The message template cannot be used; nothing was sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="message_template")
 
 
 def _spelled(name: str, spec: str | None, conversion: str | None) -> str:
@@ -43,7 +46,7 @@ class MessageTemplate:
             parsed = list(string.Formatter().parse(text))
         except ValueError as exc:
             raise TemplateError(
-                f"{_OPTION} is not valid ({exc}); write {{{{ and }}}} for literal braces"
+                Text(_OPTION, f" is not valid ({exc}); write {{{{ and }}}} for literal braces")
             ) from None
         self._parts: list[tuple[str, str | None]] = []
         for literal, name, spec, conversion in parsed:
@@ -53,18 +56,29 @@ class MessageTemplate:
             written = _spelled(name, spec, conversion)
             if not name or name.isdecimal():
                 raise TemplateError(
-                    f"{written} in {_OPTION} has no name; use a named placeholder such as "
-                    "{first_name}"
+                    Text(
+                        f"{written} in ",
+                        _OPTION,
+                        " has no name; use a named placeholder such as {first_name}",
+                    )
                 )
             if conversion is not None or spec:
                 raise TemplateError(
-                    f"{written} in {_OPTION}: conversions and format specs are not "
-                    f"supported; write {{{name.split('.')[0].split('[')[0]}}}"
+                    Text(
+                        f"{written} in ",
+                        _OPTION,
+                        ": conversions and format specs are not supported; "
+                        f"write {{{name.split('.')[0].split('[')[0]}}}",
+                    )
                 )
             if not _NAME.match(name):
                 raise TemplateError(
-                    f"{written} in {_OPTION} is not a plain name; placeholders are letters, "
-                    "digits and _ only, e.g. {first_name} (no attributes, indexes or spaces)"
+                    Text(
+                        f"{written} in ",
+                        _OPTION,
+                        " is not a plain name; placeholders are letters, digits and _ only, "
+                        "e.g. {first_name} (no attributes, indexes or spaces)",
+                    )
                 )
             self._parts.append((literal, name))
         self.placeholders = frozenset(n for _, n in self._parts if n is not None)
@@ -89,8 +103,11 @@ class MessageTemplate:
         close = difflib.get_close_matches(unknown[0], ordered, n=1)
         hint = f" (did you mean {{{close[0]}}}?)" if close else ""
         raise TemplateError(
-            f"unknown placeholder{plural} {listed} in {_OPTION}{hint}; "
-            f"use one of: {', '.join(ordered) or '(none)'}"
+            Text(
+                f"unknown placeholder{plural} {listed} in ",
+                _OPTION,
+                f"{hint}; use one of: {', '.join(ordered) or '(none)'}",
+            )
         )
 
     def render(self, values: Mapping[str, str]) -> str:

@@ -15,6 +15,7 @@ import typer
 from sendoso.cli._exit import ExitCode, guard
 from sendoso.cli._ledger import LedgerOption, open_ledger
 from sendoso.cli._output import JsonFlag, console, kv_table, print_json, text
+from sendoso.cli._words import say_error
 
 if TYPE_CHECKING:
     from sendoso.batch._ledger import Approval
@@ -140,13 +141,19 @@ def approve(
             if json_output:
                 print_json(
                     {
-                        "error": {"type": "Refused", "message": str(exc), "exit_code": int(code)},
+                        "error": {
+                            "type": "Refused",
+                            "message": say_error(exc),
+                            "exit_code": int(code),
+                        },
                         "approval": _approval_json(current) if current else None,
                     }
                 )
             else:
                 label = {"unknown": "Outcome unknown", "rejected": "Rejected by the API"}
-                console().print(f"[red]{label.get(exc.outcome, 'Not sent')}:[/red] {text(exc)}")
+                console().print(
+                    f"[red]{label.get(exc.outcome, 'Not sent')}:[/red] {text(say_error(exc))}"
+                )
             raise typer.Exit(int(code)) from None
     if json_output:
         print_json({"approval_id": approval_id, **_view_json(view)})

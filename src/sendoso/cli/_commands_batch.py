@@ -6,13 +6,22 @@ machine, recovery) is a library call; this module parses flags and renders resul
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from sendoso.cli._batch_views import (
+    counts_json,
+    estimate_text,
+    execute,
+    refresh,
+    row_cells,
+    rows_table,
+    show_plan,
+    show_status,
+)
 from sendoso.cli._exit import ExitCode, guard
 from sendoso.cli._ledger import LedgerOption, open_ledger
 from sendoso.cli._output import (
@@ -28,21 +37,15 @@ from sendoso.cli._output import (
     usage_error,
 )
 from sendoso.cli._state import State, state_of
+from sendoso.cli._words import CLI_WORDING
 
 if TYPE_CHECKING:
-    from decimal import Decimal
-
-    from rich.table import Table
-
     from sendoso import AsyncSendoso
     from sendoso.batch import (
         Ledger,
         LedgerRow,
         PlanSummary,
-        RefreshResult,
-        RowState,
         RunInfo,
-        RunResult,
     )
 
 __all__ = ["batch_app"]
@@ -247,12 +250,12 @@ def run(
                     spec, catalog, history=ledger, base_url=base_url
                 )
                 with scratch:
-                    _show_plan(summary, scratch, planned_id, spec, json_output, dry=True)
+                    show_plan(summary, scratch, planned_id, spec, json_output, dry=True)
                 raise typer.Exit(_plan_exit_code(summary))
             prepared = prepare_run(ledger, spec, catalog, base_url=base_url)
             the_run = prepared.run
             if prepared.summary is not None:
-                _show_plan(prepared.summary, ledger, the_run.run_id, spec, json_output, dry=False)
+                show_plan(prepared.summary, ledger, the_run.run_id, spec, json_output, dry=False)
                 if not prepared.summary.planned:
                     _finish_empty(ledger, the_run, json_output)
             elif not json_output:
@@ -262,7 +265,7 @@ def run(
                 if not yes:
                     _confirm(ledger, the_run.run_id, json_output=json_output)
                 ledger.confirm(the_run.run_id)
-            code = _execute(
+            code = execute(
                 ledger,
                 partial(_sending_client, cli_state, rate),
                 the_run,
@@ -304,7 +307,7 @@ def resume(
         ledger.confirm(run_id)  # naming the run to resume is the go-ahead
         if not json_output:
             console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
-        code = _execute(
+        code = execute(
             ledger,
             partial(_sending_client, cli_state, rate),
             the_run,
@@ -328,200 +331,6 @@ def _sending_client(cli_state: State, rate: float | None) -> AsyncSendoso:
     return cli_state.async_client(rate_limit=rate, wait_on_rate_limited_sends=False)
 
 
-def _execute(
-    ledger: Ledger,
-    make_client: Callable[[], AsyncSendoso],
-    the_run: RunInfo,
-    concurrency: int,
-    lease_seconds: float,
-    json_output: bool,
-) -> int:
-    """Send the run's open rows with a progress bar, show the outcome; returns the exit
-    code."""
-    import time
-
-    import anyio
-
-    from sendoso.batch import BatchRunner, RowState, check_host, run_interruptibly
-
-    total = ledger.open_rows(the_run.run_id)
-    finals = (RowState.SUBMITTED, RowState.REJECTED, RowState.UNKNOWN, RowState.SKIPPED)
-    progress = _progress(json_output)
-    task = progress.add_task("sending", total=total or 1, counts="", rate="")
-    started = time.monotonic()
-
-    async def main() -> RunResult:
-        async with make_client() as client:
-            check_host(the_run, client.base_url)
-
-            def update() -> None:
-                done = sum(runner.moves[s] for s in finals)
-                counts = ", ".join(
-                    f"{s.value} {runner.moves[s]}" for s in finals if runner.moves[s]
-                )
-                elapsed = time.monotonic() - started
-                rate_now = f"{done / elapsed:.1f}/s" if elapsed > 0 else ""
-                progress.update(task, completed=done, counts=counts, rate=rate_now)
-
-            runner = BatchRunner(
-                ledger,
-                client,
-                the_run.run_id,
-                concurrency=concurrency,
-                lease_seconds=lease_seconds,
-                on_progress=update,
-            )
-            return await run_interruptibly(runner, on_signal=_on_signal(progress, json_output))
-
-    with progress:
-        result = anyio.run(main)
-    invalid = ledger.skip_counts(the_run.run_id).get("invalid", 0)
-    _show_result(ledger, the_run.run_id, result, invalid, json_output)
-    return _run_exit_code(result, invalid)
-
-
-def _on_signal(progress: Any, json_output: bool) -> Any:
-    def notice(seen: int) -> None:
-        if json_output:
-            return
-        if seen == 1:
-            progress.console.print(
-                "[yellow]Stopping: finishing the sends in flight. Ctrl-C again to stop at "
-                "once (they are then checked on resume).[/yellow]"
-            )
-        else:
-            progress.console.print("[yellow]Stopping now.[/yellow]")
-
-    return notice
-
-
-def _progress(json_output: bool) -> Any:
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TaskProgressColumn(),
-        TextColumn("[cyan]{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[counts]}"),
-        console=error_console(),
-        disable=json_output,
-        transient=False,
-    )
-
-
-def _show_plan(
-    summary: PlanSummary,
-    ledger: Ledger,
-    run_id: str,
-    spec: Any,
-    json_output: bool,
-    *,
-    dry: bool,
-) -> None:
-    from sendoso.batch import RowState, report_record
-
-    skipped_rows = ledger.rows(run_id, states=[RowState.SKIPPED])
-    if json_output and not dry:
-        return  # the final result carries the counts; skipped rows are in the report
-    if json_output:
-        print_json(
-            {
-                "dry_run": True,
-                "run_id": run_id,
-                **_summary_json(summary),
-                "skipped_rows": [report_record(r) for r in skipped_rows],
-            }
-        )
-        return
-    out = console()
-    out.print(_plan_table(summary, run_id, spec, dry=dry))
-    shown = 0
-    table = _rows_table("Skipped rows")
-    for row in skipped_rows:
-        if shown == 20:
-            break
-        table.add_row(*_row_cells(row))
-        shown += 1
-    if shown:
-        out.print(table)
-        skipped = sum(summary.skipped.values())
-        if skipped > shown:
-            out.print(
-                f"... and {skipped - shown} more skipped rows: "
-                f"`sendoso batch show {text(run_id)} --state skipped`"
-                if not dry
-                else f"... and {skipped - shown} more skipped rows."
-            )
-    if dry:
-        out.print("[green]Dry run:[/green] nothing was sent and nothing was recorded.")
-
-
-def _summary_json(summary: PlanSummary) -> dict[str, Any]:
-    return {
-        "rows": summary.rows,
-        "to_send": summary.planned,
-        "skipped": dict(summary.skipped),
-        "per_gift": dict(summary.per_gift),
-        "estimate": {
-            cur: {"low": str(low), "high": str(high)}
-            for cur, (low, high) in summary.estimate.items()
-        },
-    }
-
-
-def _estimate_text(estimate: Mapping[str, Sequence[Decimal]]) -> str:
-    from sendoso.models import format_totals
-
-    return format_totals(estimate) or "0"
-
-
-def _plan_table(summary: PlanSummary, run_id: str, spec: Any, *, dry: bool) -> Table:
-    skipped = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.skipped.items()))
-    per_gift = ", ".join(f"{gift} \u00d7{n}" for gift, n in summary.per_gift.most_common())
-    budget = ", ".join(spec.max_spend) if spec.max_spend else "none (--max-spend)"
-    rows: dict[str, object] = {
-        "Run": run_id,
-        "Rows": summary.rows,
-        "To send": summary.planned,
-        "Skipped": skipped or "0",
-        "Per gift": per_gift or "-",
-        "Estimated cost": _estimate_text(summary.estimate),
-        "Budget": budget,
-    }
-    return kv_table(rows, title="Dry run plan" if dry else "Plan")
-
-
-def _rows_table(title: str) -> Table:
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("row", justify="right", no_wrap=True)
-    table.add_column("recipient", overflow="fold")
-    table.add_column("state", no_wrap=True)
-    table.add_column("send id / status", overflow="fold")
-    table.add_column("reason", overflow="fold")
-    return table
-
-
-def _row_cells(row: LedgerRow) -> list[str]:
-    state = row.state.value + (f" ({row.skip_kind})" if row.skip_kind else "")
-    sent = " ".join(p for p in (row.send_id, row.status) if p)
-    return [str(row.number), text(row.recipient or ""), state, text(sent), text(row.error or "")]
-
-
 def _plan_exit_code(summary: PlanSummary) -> int:
     return int(ExitCode.USAGE) if summary.skipped.get("invalid") else int(ExitCode.OK)
 
@@ -531,7 +340,7 @@ def _confirm(ledger: Ledger, run_id: str, *, json_output: bool) -> None:
 
     later = f"nothing was sent; the plan is saved: `sendoso batch resume {run_id}` sends it"
     planned = ledger.counts(run_id).get(RowState.PLANNED, 0)
-    estimate = _estimate_text(ledger.spend(run_id).get(RowState.PLANNED, {}))
+    estimate = estimate_text(ledger.spend(run_id).get(RowState.PLANNED, {}))
     confirm_or_exit(
         f"Send {planned} gifts for about {estimate}?",
         interactive=stdin_is_interactive(),
@@ -544,73 +353,11 @@ def _confirm(ledger: Ledger, run_id: str, *, json_output: bool) -> None:
 def _finish_empty(ledger: Ledger, the_run: RunInfo, json_output: bool) -> None:
     counts = ledger.counts(the_run.run_id)
     if json_output:
-        print_json({"run_id": the_run.run_id, "end": "finished", "counts": _counts_json(counts)})
+        print_json({"run_id": the_run.run_id, "end": "finished", "counts": counts_json(counts)})
     else:
         error_console().print("[yellow]No row can be sent; nothing was sent.[/yellow]")
     invalid = ledger.skip_counts(the_run.run_id).get("invalid", 0)
     raise typer.Exit(int(ExitCode.USAGE) if invalid else int(ExitCode.OK))
-
-
-def _counts_json(counts: dict[RowState, int]) -> dict[str, int]:
-    return {state.value: n for state, n in sorted(counts.items())}
-
-
-def _run_exit_code(result: RunResult, invalid: int) -> int:
-    from sendoso.batch import RowState, RunEnd
-
-    if result.counts.get(RowState.UNKNOWN) or result.moved.get(RowState.UNKNOWN):
-        return int(ExitCode.AMBIGUOUS)  # first: they need a person, whatever else happened
-    if result.end is RunEnd.STOPPED:
-        return int(ExitCode.INTERRUPTED)
-    if result.end is not RunEnd.FINISHED or result.counts.get(RowState.REJECTED):
-        return int(ExitCode.API_ERROR)
-    if invalid:
-        return int(ExitCode.USAGE)
-    return int(ExitCode.OK)
-
-
-def _show_result(
-    ledger: Ledger, run_id: str, result: RunResult, invalid: int, json_output: bool
-) -> None:
-    from sendoso.batch import RowState, RunEnd
-
-    counts = result.counts
-    if json_output:
-        print_json(
-            {
-                "run_id": run_id,
-                "end": result.end.value,
-                "message": result.message,
-                "sent_now": result.sent_now,
-                "counts": _counts_json(counts),
-                "invalid_rows": invalid,
-            }
-        )
-        return
-    out = console()
-    out.print(_counts_table(counts, title=f"Run {run_id}"))
-    if result.end is RunEnd.FINISHED:
-        out.print(f"[green]Finished:[/green] {result.sent_now} sent by this process.")
-    else:
-        out.print(f"[yellow]Paused:[/yellow] {text(result.message)}.")
-        out.print(f"Continue with: sendoso batch resume {text(run_id)}")
-    if counts.get(RowState.UNKNOWN):
-        out.print(
-            f"[red]{counts[RowState.UNKNOWN]} rows are unknown[/red]: they may have been sent. "
-            f"See `sendoso batch show {text(run_id)} --state unknown`, then settle each."
-        )
-    if invalid:
-        out.print(
-            f"{invalid} invalid rows were skipped: "
-            f"`sendoso batch report {text(run_id)} --out report.csv` lists them."
-        )
-    out.print(f"Track deliveries: sendoso batch status {text(run_id)}")
-
-
-def _counts_table(counts: dict[RowState, int], *, title: str) -> Table:
-    from sendoso.batch import RowState
-
-    return kv_table({state.value: counts.get(state, 0) for state in RowState}, title=title)
 
 
 @batch_app.command("runs")
@@ -631,7 +378,7 @@ def runs(ledger_url: LedgerOption = None, json_output: JsonFlag = False) -> None
                     "created_at": r.created_at,
                     "finished_at": r.finished_at,
                     "rows": r.rows_total,
-                    "counts": _counts_json(c),
+                    "counts": counts_json(c),
                     "note": r.note,
                 }
                 for r, c in listing
@@ -709,9 +456,9 @@ def show(
                 "created_at": the_run.created_at,
                 "finished_at": the_run.finished_at,
                 "note": the_run.note,
-                "counts": _counts_json(counts),
+                "counts": counts_json(counts),
                 "statuses": statuses,
-                "rows": [report_record(r) for r in rows],
+                "rows": [report_record(r, CLI_WORDING) for r in rows],
             }
         )
         return
@@ -726,9 +473,9 @@ def show(
         "Statuses": ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())) or "-",
     }
     out.print(kv_table(info, title=f"Run {the_run.run_id}"))
-    table = _rows_table("Rows")
+    table = rows_table("Rows")
     for row in rows:
-        table.add_row(*_row_cells(row))
+        table.add_row(*row_cells(row))
     out.print(table)
 
 
@@ -795,8 +542,8 @@ def status(
         make_client = partial(cli_state.async_client, rate_limit=rate)
         try:
             while True:
-                result = _refresh(ledger, the_run, make_client, concurrency)
-                _show_status(ledger, run_id, result, json_output)
+                result = refresh(ledger, the_run, make_client, concurrency)
+                show_status(ledger, run_id, result, json_output)
                 if not watch or result.asked == 0:
                     break
                 time.sleep(interval)
@@ -804,63 +551,6 @@ def status(
             raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
     if result.failed:
         raise typer.Exit(int(ExitCode.API_ERROR))
-
-
-def _refresh(
-    ledger: Ledger,
-    the_run: RunInfo,
-    make_client: Callable[[], AsyncSendoso],
-    concurrency: int,
-) -> RefreshResult:
-    import anyio
-
-    from sendoso.batch import check_host, refresh_statuses
-
-    async def main() -> RefreshResult:
-        async with make_client() as client:
-            check_host(the_run, client.base_url)
-            return await refresh_statuses(ledger, client, the_run.run_id, concurrency=concurrency)
-
-    return anyio.run(main)
-
-
-def _show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output: bool) -> None:
-    from sendoso.batch import RowState
-
-    statuses = ledger.status_counts(run_id)
-    spend = ledger.spend(run_id)
-    if json_output:
-        print_json(
-            {
-                "run_id": run_id,
-                "asked": result.asked,
-                "changed": result.changed,
-                "failed": result.failed,
-                "errors": result.errors,
-                "statuses": statuses,
-                "counts": _counts_json(ledger.counts(run_id)),
-                "estimated_spend": {
-                    state.value: {
-                        cur: {"low": str(low), "high": str(high)}
-                        for cur, (low, high) in totals.items()
-                    }
-                    for state, totals in spend.items()
-                },
-            }
-        )
-        return
-    rows: dict[str, object] = {
-        "Asked": f"{result.asked} sends ({result.changed} changed)",
-        **dict(sorted(statuses.items())),
-        "Estimated spend (sent)": _estimate_text(spend.get(RowState.SUBMITTED, {})),
-    }
-    if spend.get(RowState.UNKNOWN):
-        rows["May have been spent (unknown)"] = _estimate_text(spend[RowState.UNKNOWN])
-    console().print(kv_table(rows, title=f"Run {run_id}: statuses"))
-    if result.failed:
-        error_console().print(f"[red]{result.failed} sends could not be refreshed:[/red]")
-    for error in result.errors[:10]:
-        error_console().print(f"  - {text(error)}")
 
 
 @batch_app.command("report")
@@ -874,7 +564,7 @@ def report(
     from sendoso.batch import write_report
 
     with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
-        count = write_report(ledger, run_id, out)
+        count = write_report(ledger, run_id, out, wording=CLI_WORDING)
     if json_output:
         print_json({"run_id": run_id, "out": str(out), "rows": count})
     else:

@@ -217,7 +217,7 @@ def _batch_story(out: Console, client: Sendoso, control: SandboxControl, path: P
 
     from sendoso import AsyncSendoso
     from sendoso.batch import BatchSpec, Ledger, prepare_run
-    from sendoso.cli._commands_batch import _execute, _refresh, _show_plan, _show_status
+    from sendoso.cli._batch_views import execute, refresh, show_plan, show_status
 
     out.print(f"\n[bold]7. A batch[/bold] from {text(path)}, through a throwaway ledger")
     spec = BatchSpec(path=str(path), run_id="demo", message_template=_TEMPLATE)
@@ -230,8 +230,8 @@ def _batch_story(out: Console, client: Sendoso, control: SandboxControl, path: P
     ):
         prepared = prepare_run(ledger, spec, client.gifts.list(), base_url=client.base_url)
         assert prepared.summary is not None
-        _show_plan(prepared.summary, ledger, "demo", spec, False, dry=False)
-        _execute(ledger, make_client, prepared.run, 8, 60.0, False)
+        show_plan(prepared.summary, ledger, "demo", spec, False, dry=False)
+        execute(ledger, make_client, prepared.run, 8, 60.0, False)
         out.print(
             "   (This ledger is a throwaway; on your own, `sendoso batch run FILE` keeps one in "
             "your data directory.)"
@@ -240,4 +240,4 @@ def _batch_story(out: Console, client: Sendoso, control: SandboxControl, path: P
         for seconds, label in _STEPS:
             control.advance(seconds)
             out.print(f"   {label}:")
-            _show_status(ledger, "demo", _refresh(ledger, prepared.run, make_client, 8), False)
+            show_status(ledger, "demo", refresh(ledger, prepared.run, make_client, 8), False)

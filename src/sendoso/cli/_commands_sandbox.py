@@ -9,6 +9,7 @@ import typer
 
 from sendoso.cli._exit import ExitCode
 from sendoso.cli._output import error_console, text
+from sendoso.cli._words import say_error
 
 __all__ = ["ready_lines", "sandbox_app"]
 
@@ -83,7 +84,7 @@ def serve_command(
             db=db,
         )
     except ValueError as exc:
-        err.print(f"[red]Error:[/red] {text(exc)}")
+        err.print(f"[red]Error:[/red] {text(say_error(exc))}")
         raise typer.Exit(int(ExitCode.USAGE)) from None
 
     def on_ready(url: str) -> None:
@@ -93,7 +94,7 @@ def serve_command(
     try:
         serve(config, host, port, allow_remote=allow_remote, on_ready=on_ready)
     except ValueError as exc:
-        err.print(f"[red]Error:[/red] {text(exc)}")
+        err.print(f"[red]Error:[/red] {text(say_error(exc))}")
         raise typer.Exit(int(ExitCode.USAGE)) from None
     except OSError as exc:
         err.print(

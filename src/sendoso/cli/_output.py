@@ -1,8 +1,9 @@
 """Everything the CLI shows: rich tables for people, JSON for scripts, errors for both.
 
 ``--json`` means stdout carries exactly one JSON document, errors included; without it, results
-go to stdout as tables and errors to stderr as a short message. Every error text passes through
-:func:`sendoso.cli._redact.redact` first.
+go to stdout as tables and errors to stderr as a short message. Every error text is put in the
+CLI's words (:mod:`sendoso.cli._words`: flags and commands for the library's parameters and
+steps), then passes through :func:`sendoso.cli._redact.redact`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from sendoso.cli._redact import redact
+from sendoso.cli._words import say, say_error
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -210,14 +212,14 @@ def print_problems(
     out = out or error_console()
     out.print(f"[red]{text(redact(heading))}[/red]")
     for problem in problems:
-        out.print(f"  - {text(redact(problem.message))}")
+        out.print(f"  - {text(redact(say(problem.message)))}")
 
 
 def _problem_json(problem: FieldProblem) -> dict[str, str]:
     return {
         "field": problem.field,
         "code": problem.code,
-        "message": redact(problem.message),
+        "message": redact(say(problem.message)),
     }
 
 
@@ -236,7 +238,7 @@ def error_json(exc: SendosoError) -> dict[str, Any]:
     status: int | None = None
     request_id: str | None = None
     api_type: str | None = None
-    message = str(exc)
+    message = say_error(exc)
     if isinstance(exc, ValidationError):
         details = exc.problems
         message = _problem_summary(len(details))
@@ -290,7 +292,7 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
         print_problems(exc.problems, heading=f"Not sent: the request has {count} {noun}:")
         return
     if isinstance(exc, ConfigurationError):
-        out.print(f"[red]Configuration error:[/red] {text(redact(str(exc)))}")
+        out.print(f"[red]Configuration error:[/red] {text(redact(say_error(exc)))}")
         return
     if isinstance(exc, AmbiguousSendError):
         out.print(f"[red bold]Outcome unknown:[/red bold] {text(redact(exc.message))}")
@@ -318,7 +320,7 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
         out.print(f"Idempotency key: [bold]{text(exc.idempotency_key)}[/bold]")
         out.print("Do not send it again: the API accepted it. Find it in the Sendoso dashboard.")
         return
-    out.print(f"[red]Error:[/red] {text(redact(str(exc)))}")
+    out.print(f"[red]Error:[/red] {text(redact(say_error(exc)))}")
 
 
 def kv_table(rows: Mapping[str, object], *, title: str | None = None) -> Table:

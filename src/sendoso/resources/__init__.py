@@ -9,6 +9,7 @@ from sendoso.resources._sends import (
     check_against,
     new_idempotency_key,
 )
+from sendoso.resources._steps import Steps
 
 __all__ = [
     "AsyncGifts",
@@ -16,6 +17,7 @@ __all__ = [
     "Gifts",
     "SendCheck",
     "Sends",
+    "Steps",
     "check_against",
     "new_idempotency_key",
 ]
