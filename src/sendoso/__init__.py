@@ -37,6 +37,12 @@ _LAZY: dict[str, str] = {
     "GiftVariant": "sendoso.models",
     "HostProfile": "sendoso._profile",
     "InputError": "sendoso.errors",
+    "worded": "sendoso.errors",
+    "library_wording": "sendoso.errors",
+    "Wording": "sendoso.errors",
+    "Text": "sendoso.errors",
+    "Step": "sendoso.errors",
+    "Param": "sendoso.errors",
     "InternalServerError": "sendoso.errors",
     "NotFoundError": "sendoso.errors",
     "PermissionDeniedError": "sendoso.errors",
@@ -84,12 +90,18 @@ if TYPE_CHECKING:
     from sendoso.errors import InputError as InputError
     from sendoso.errors import InternalServerError as InternalServerError
     from sendoso.errors import NotFoundError as NotFoundError
+    from sendoso.errors import Param as Param
     from sendoso.errors import PermissionDeniedError as PermissionDeniedError
     from sendoso.errors import RateLimitError as RateLimitError
     from sendoso.errors import ResponseParseError as ResponseParseError
     from sendoso.errors import SendosoError as SendosoError
+    from sendoso.errors import Step as Step
+    from sendoso.errors import Text as Text
     from sendoso.errors import UnprocessableEntityError as UnprocessableEntityError
     from sendoso.errors import ValidationError as ValidationError
+    from sendoso.errors import Wording as Wording
+    from sendoso.errors import library_wording as library_wording
+    from sendoso.errors import worded as worded
     from sendoso.models import Address as Address
     from sendoso.models import CostEstimate as CostEstimate
     from sendoso.models import CostRange as CostRange

@@ -14,6 +14,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from sendoso._net import is_loopback_host, listening_socket
+from sendoso.errors import Param, Text
 from sendoso.sandbox._app import create_app
 from sendoso.sandbox._config import SandboxConfig
 
@@ -45,9 +46,13 @@ class RemoteHostRefusedError(ValueError):
     def __init__(self, host: str) -> None:
         self.host = host
         super().__init__(
-            f"refusing to serve the sandbox on {host!r}: it accepts fixed sandbox credentials"
-            " and has unauthenticated control endpoints, so it only binds to loopback"
-            " (127.0.0.1, ::1, localhost) unless allow_remote=True"
+            Text(
+                f"refusing to serve the sandbox on {host!r}: it accepts fixed sandbox"
+                " credentials and has unauthenticated control endpoints, so it only binds to"
+                " loopback (127.0.0.1, ::1, localhost) unless ",
+                Param("allow_remote"),
+                " is set",
+            )
         )
 
 
