@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import Sandbox
 from tests.mcp._support import ADA, EGIFT
 
-from sendoso.batch._ledger import ApprovalState, Ledger
+from sendoso.ledger import ApprovalState, Ledger
 from sendoso.mcp import Guardrails, Refusal, SendDesk, SendView
 
 pytestmark = pytest.mark.anyio

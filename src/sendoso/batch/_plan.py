@@ -28,11 +28,10 @@ from typing import Any, Protocol
 
 import pycountry
 
-from sendoso.batch._ledger import PlannedRow, PlanWriter, Totals
 from sendoso.batch._sources import SourceRow
-from sendoso.batch._states import RowState, SkipKind
 from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem, ValidationError
+from sendoso.ledger import PlannedRow, PlanWriter, RowState, SkipKind, Totals
 from sendoso.models import CostEstimate, Gift
 from sendoso.pricing import EstimateMemo
 from sendoso.resources._sends import check_against, request_from_fields

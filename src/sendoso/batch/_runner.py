@@ -32,9 +32,16 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from sendoso import AsyncSendoso
-from sendoso.batch._ledger import Ledger, LedgerRow, describe_failure, new_owner
-from sendoso.batch._states import Outcome, RowState, outcome_of
 from sendoso.errors import SendosoError
+from sendoso.ledger import (
+    Ledger,
+    LedgerRow,
+    Outcome,
+    RowState,
+    describe_failure,
+    new_owner,
+    outcome_of,
+)
 from sendoso.models import SendRequest
 
 __all__ = [

@@ -34,20 +34,22 @@ from sqlalchemy.exc import IntegrityError
 
 from sendoso import AsyncSendoso
 from sendoso.batch._engine import check_host
-from sendoso.batch._ledger import (
+from sendoso.batch._runner import settle_hint
+from sendoso.errors import FieldProblem, SendosoError, ValidationError
+from sendoso.filters import GiftFilters
+from sendoso.ledger import (
     Approval,
     ApprovalState,
     Ledger,
     LedgerRow,
+    Outcome,
     PlannedRow,
+    RowState,
     RunInfo,
     SendAdmission,
     new_owner,
+    outcome_of,
 )
-from sendoso.batch._runner import settle_hint
-from sendoso.batch._states import Outcome, RowState, outcome_of
-from sendoso.errors import FieldProblem, SendosoError, ValidationError
-from sendoso.filters import GiftFilters
 from sendoso.mcp._guardrails import Guardrails
 from sendoso.models import CostEstimate, Gift, Send, SendRequest
 from sendoso.pricing import estimate_cost
