@@ -6,6 +6,8 @@ knows neither, and speaks to the API only through the client it is given.
 """
 
 from sendoso.ledger._admission import PlanWriter, SendAdmission
+from sendoso.ledger._attempt import AttemptResult, AttemptRules, SendAttempt, settle_hint
+from sendoso.ledger._calls import LedgerCalls
 from sendoso.ledger._errors import (
     LedgerError,
     LedgerFailedError,
@@ -41,7 +43,10 @@ __all__ = [
     "TRANSITIONS",
     "Approval",
     "ApprovalState",
+    "AttemptResult",
+    "AttemptRules",
     "Ledger",
+    "LedgerCalls",
     "LedgerError",
     "LedgerFailedError",
     "LedgerRow",
@@ -52,6 +57,7 @@ __all__ = [
     "RunExistsError",
     "RunInfo",
     "SendAdmission",
+    "SendAttempt",
     "SkipKind",
     "Totals",
     "Verdict",
@@ -61,4 +67,5 @@ __all__ = [
     "ledger_failures",
     "new_owner",
     "outcome_of",
+    "settle_hint",
 ]

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sendoso.batch._plan import Budget
+from sendoso.batch import Budget
 from sendoso.errors import ConfigurationError, ValidationError
 from sendoso.models import CostEstimate, Gift
 

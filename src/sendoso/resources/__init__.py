@@ -8,6 +8,7 @@ from sendoso.resources._sends import (
     Sends,
     check_against,
     new_idempotency_key,
+    request_from_fields,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "Sends",
     "check_against",
     "new_idempotency_key",
+    "request_from_fields",
 ]
