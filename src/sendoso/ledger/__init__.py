@@ -15,6 +15,7 @@ from sendoso.ledger._errors import (
     describe_failure,
     ledger_failures,
 )
+from sendoso.ledger._keys import dedupe_key, recipient_key
 from sendoso.ledger._leases import new_owner
 from sendoso.ledger._ledger import Ledger, default_ledger_url
 from sendoso.ledger._migrations import SCHEMA_VERSION
@@ -62,10 +63,12 @@ __all__ = [
     "Totals",
     "Verdict",
     "can_move",
+    "dedupe_key",
     "default_ledger_url",
     "describe_failure",
     "ledger_failures",
     "new_owner",
     "outcome_of",
+    "recipient_key",
     "settle_hint",
 ]

@@ -47,13 +47,15 @@ from sendoso.ledger import (
     RunInfo,
     SendAdmission,
     SendAttempt,
+    dedupe_key,
     new_owner,
+    recipient_key,
 )
 from sendoso.mcp._guardrails import Guardrails
 from sendoso.models import CostEstimate, Gift, Send, SendRequest
 from sendoso.pricing import estimate_cost
 from sendoso.resources import check_against, request_from_fields
-from sendoso.validation import check_country
+from sendoso.validation import check_country, country_only_problems
 
 __all__ = [
     "MCP_SOURCE",
@@ -318,12 +320,12 @@ class SendDesk:
         catalog = await self.catalog()
         gift = next((g for g in catalog if g.id == (request.gift_id or "").strip()), None)
         extra: list[FieldProblem] = []
-        if gift is not None and not gift.requires_address and request.address is not None:
-            # An eGift or a donation is delivered by email: of an address only the country
-            # matters (whether the item is available there), as in batch planning.
-            problem = check_country(gift, (request.address.country or "").strip().upper())
-            extra = [problem] if problem else []
-            request = request.model_copy(update={"address": None})
+        if request.address is not None:
+            country = (request.address.country or "").strip().upper()
+            country_only = country_only_problems(gift, country)
+            if country_only is not None:
+                extra = country_only
+                request = request.model_copy(update={"address": None})
         if message is None:
             # A stand-in note, so that only the recipient and the gift are judged.
             check = check_against(request.model_copy(update={"message": "-"}), catalog)
@@ -354,13 +356,13 @@ class SendDesk:
     ) -> Callable[[SendAdmission], None]:
         rails = guardrails or self.guardrails
         request = checked.request
-        recipient = (request.email or "").lower()
-        dedupe_key = f"{recipient}|{request.gift_id}"
+        recipient = recipient_key(request.email) or ""
+        key = dedupe_key(recipient, request.gift_id)
         totals = checked.estimate.totals() if checked.estimate else {}
 
         def admit(ledger: SendAdmission) -> None:
             if not rails.allow_resend:
-                other = ledger.sent_before(dedupe_key, base_url=self.base_url)
+                other = ledger.sent_before(key, base_url=self.base_url)
                 if other is not None:
                     raise Refusal(
                         f"{recipient} already got gift {request.gift_id} from this account "
@@ -389,7 +391,7 @@ class SendDesk:
 
     def _planned_row(self, checked: Checked, send_key: str) -> PlannedRow:
         request = checked.request
-        recipient = (request.email or "").lower()
+        recipient = recipient_key(request.email) or ""
         name = " ".join(p for p in (request.first_name, request.last_name) if p) or None
         return PlannedRow(
             number=0,
@@ -398,7 +400,7 @@ class SendDesk:
             recipient=recipient,
             name=name,
             gift_id=request.gift_id,
-            dedupe_key=f"{recipient}|{request.gift_id}",
+            dedupe_key=dedupe_key(recipient, request.gift_id),
             request=request.model_dump(mode="json", exclude_none=True),
             estimate=checked.estimate.totals() if checked.estimate else None,
         )
