@@ -16,12 +16,11 @@ import pytest
 from tests.conftest import Sandbox
 
 from sendoso.batch._engine import BatchSpec, check_host, dry_run, prepare_run
-from sendoso.batch._ledger import Ledger, LedgerError, LedgerRow, PlannedRow, RunInfo
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows, send_key_for
 from sendoso.batch._sources import Source, SourceRow
-from sendoso.batch._states import RowState
 from sendoso.batch._template import MessageTemplate, TemplateError
 from sendoso.errors import ValidationError
+from sendoso.ledger import Ledger, LedgerError, LedgerRow, PlannedRow, RowState, RunInfo
 from sendoso.models import Gift, ShippingEstimate
 
 S = RowState

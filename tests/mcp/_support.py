@@ -21,7 +21,7 @@ from mcp.types import CallToolResult, Tool
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 from mcp import ClientSession, StdioServerParameters, stdio_client
-from sendoso.batch._ledger import Ledger
+from sendoso.ledger import Ledger
 from sendoso.mcp import mcp_run_id, send_key_for_request
 from sendoso.sandbox import SandboxControl
 

@@ -14,8 +14,8 @@ from tests.conftest import Sandbox
 from tests.mcp._support import ADA, EGIFT, Ledgers, McpAgent
 from typer.testing import CliRunner
 
-from sendoso.batch._states import RowState
 from sendoso.cli import app
+from sendoso.ledger import RowState
 from sendoso.mcp import send_key_for_request
 
 Start = Callable[..., AbstractContextManager[McpAgent]]

@@ -22,21 +22,22 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sendoso.batch._ledger import (
+from sendoso.errors import InputError
+from sendoso.ledger import (
     SCHEMA_VERSION,
+    TRANSITIONS,
     Approval,
     ApprovalState,
     Ledger,
     LedgerError,
     PlannedRow,
+    RowState,
     RunExistsError,
     RunInfo,
     SendAdmission,
     Totals,
     new_owner,
 )
-from sendoso.batch._states import TRANSITIONS, RowState
-from sendoso.errors import InputError
 
 S = RowState
 BASE_URL = "http://127.0.0.1:8000"
@@ -755,7 +756,7 @@ def test_concurrent_threads_claim_every_row_exactly_once(ledger_url: str) -> Non
 CLAIMER = textwrap.dedent(
     """
     import sys
-    from sendoso.batch._ledger import Ledger, new_owner
+    from sendoso.ledger import Ledger, new_owner
 
     ledger = Ledger(sys.argv[1])
     owner = new_owner()
