@@ -39,6 +39,20 @@ class SandboxControl:
         result: dict[str, Any] = self._json(self._http.post("/_sandbox/clock", json=body))
         return result
 
+    def hold(self, requests: int, *, timeout_seconds: float = 20.0) -> dict[str, Any]:
+        """Hold the next ``requests`` API requests until all of them are in flight together,
+        then let them go on: concurrency a test can count on, where latency only makes it
+        likely. If ``timeout_seconds`` pass first, the held requests get 503 and
+        :meth:`hold_state` says ``timed_out``. Returns the hold's state."""
+        body = {"requests": requests, "timeout_seconds": timeout_seconds}
+        result: dict[str, Any] = self._json(self._http.post("/_sandbox/hold", json=body))
+        return result
+
+    def hold_state(self) -> dict[str, Any]:
+        """``{"state": "off"|"holding"|"released"|"timed_out", "requests": N, "arrived": n}``."""
+        result: dict[str, Any] = self._json(self._http.get("/_sandbox/hold"))
+        return result
+
     def rotate_secret(self, client_secret: str) -> None:
         """Replace the client secret and revoke every token (until :meth:`reset`)."""
         self._json(self._http.post("/_sandbox/credentials", json={"client_secret": client_secret}))
