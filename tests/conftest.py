@@ -66,17 +66,20 @@ class Sandbox(SandboxControl):
 
     def client(self, **options: Any) -> Sendoso:
         """An SDK client for this sandbox, with its credentials."""
-        return Sendoso(**self._credentials(), **options)
+        return Sendoso(
+            base_url=self.url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            **options,
+        )
 
     def async_client(self, **options: Any) -> AsyncSendoso:
-        return AsyncSendoso(**self._credentials(), **options)
-
-    def _credentials(self) -> dict[str, str]:
-        return {
-            "base_url": self.url,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-        }
+        return AsyncSendoso(
+            base_url=self.url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            **options,
+        )
 
 
 @pytest.fixture

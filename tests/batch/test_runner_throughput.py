@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.conftest import Sandbox
 
 from sendoso.batch import BatchRunner, BatchSpec, Ledger, RowState, RunEnd, prepare_run
 
@@ -40,16 +41,17 @@ class CountingLedger(Ledger):
         return super().begin_send(*args, **kwargs)
 
 
-def _plan(ledger: Ledger, sandbox: Any, path: Path, run_id: str) -> None:
+def _plan(ledger: Ledger, sandbox: Sandbox, path: Path, run_id: str) -> None:
     with sandbox.client() as client:
         catalog = client.gifts.list()
     prepare_run(ledger, BatchSpec(path=str(path), run_id=run_id), catalog, base_url=sandbox.url)
 
 
-async def test_rows_are_claimed_a_batch_at_a_time(sandbox: Any, tmp_path: Path) -> None:
+async def test_rows_are_claimed_a_batch_at_a_time(sandbox: Sandbox, tmp_path: Path) -> None:
     """One claim transaction serves up to one row per worker, not one row each."""
     path, _ = recipients_csv(tmp_path / "r.csv", 64, gift=EGIFT)
-    with CountingLedger(f"sqlite:///{tmp_path}/ledger.db") as ledger:
+    ledger = CountingLedger(f"sqlite:///{tmp_path}/ledger.db")
+    with ledger:
         _plan(ledger, sandbox, path, "batched")
         async with sandbox.async_client() as client:
             result = await BatchRunner(ledger, client, "batched", concurrency=8).run()
@@ -61,13 +63,14 @@ async def test_rows_are_claimed_a_batch_at_a_time(sandbox: Any, tmp_path: Path) 
 
 
 async def test_a_slow_submitting_commit_does_not_cost_the_sends_their_slots(
-    sandbox: Any, tmp_path: Path
+    sandbox: Sandbox, tmp_path: Path
 ) -> None:
     """At 20 sends/s (a slot every 50 ms), recording "submitting" takes 120 ms: rows wake up
     that much before their turn, so that (once the runner has seen how long it takes) each
     send goes out in the slot it waited for instead of being booked again at the back."""
     path, _ = recipients_csv(tmp_path / "r.csv", 40, gift=EGIFT)
-    with CountingLedger(f"sqlite:///{tmp_path}/ledger.db") as ledger:
+    ledger = CountingLedger(f"sqlite:///{tmp_path}/ledger.db")
+    with ledger:
         _plan(ledger, sandbox, path, "slow-commit")
         ledger.commit_delay = 0.12
         async with sandbox.async_client(rate_limit=20) as client:
@@ -87,6 +90,7 @@ async def test_a_slow_submitting_commit_does_not_cost_the_sends_their_slots(
                     late.append(key)  # its slot went by: it was booked again
                 return wait
 
+            # Wrapped in place: the runner calls the pacer it was given.
             pacer.prebook = recording_prebook  # type: ignore[method-assign]
             pacer.reserve = recording_reserve  # type: ignore[method-assign]
             result = await BatchRunner(ledger, client, "slow-commit", concurrency=8).run()
