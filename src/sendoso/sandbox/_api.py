@@ -8,7 +8,7 @@ import hmac
 import math
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -76,6 +76,8 @@ class SandboxState:
         self.openapi = build_openapi()
         self.client_secret = config.client_secret
         self.hold = Hold()
+        #: How the latency fault waits; a test may record the delays instead of waiting them.
+        self.sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
     def reset(self) -> None:
         self.store.reset()
@@ -89,16 +91,16 @@ class SandboxState:
 
     # Shared steps.
 
-    async def _held(self, request: Request) -> None:
-        """Wait at the test hold, if one is armed (see ``_hold``)."""
-        if not await self.hold.enter():
-            message = self.hold.describe_timeout()
-            raise Reply(error_reply(request, 503, "hold_timed_out", message))
+    async def _held(self, request: Request, endpoint: str) -> None:
+        """Wait at the test hold, if one is armed for ``endpoint`` (see ``_hold``)."""
+        problem = await self.hold.enter(endpoint)
+        if problem is not None:
+            raise Reply(error_reply(request, 503, "hold_failed", problem))
 
     async def _delay(self) -> None:
         seconds = self.faults.delay_seconds()
         if seconds > 0:
-            await anyio.sleep(seconds)
+            await self.sleep(seconds)
 
     def _rate_limit(self, request: Request) -> None:
         allowed, retry_after = self.bucket.take()
@@ -257,7 +259,7 @@ class SandboxState:
         self.stats.requests["GET /api/v3/gifts"] += 1
         self._rate_limit(request)
         self._authenticate(request)
-        await self._held(request)
+        await self._held(request, "GET /api/v3/gifts")
         await self._delay()
         query = request.query_params
         # The parameters are held to the exact forms /openapi.json gives them (the SDK sends
@@ -348,7 +350,7 @@ class SandboxState:
                 self.in_flight.add(key)
                 reserved = True
         try:
-            await self._held(request)
+            await self._held(request, "POST /api/v3/sends")
             await self._delay()
             if key is not None and deduped and not reserved:
                 return self._idempotent_reply(request, request_hash, previous)
@@ -536,7 +538,7 @@ class SandboxState:
         self.stats.requests["GET /api/v3/sends/{id}"] += 1
         self._rate_limit(request)
         self._authenticate(request)
-        await self._held(request)
+        await self._held(request, "GET /api/v3/sends/{id}")
         await self._delay()
         send_id = str(request.path_params["send_id"])
         send = self.store.get_send(send_id)

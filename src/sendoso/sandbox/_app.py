@@ -42,6 +42,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         ("/_sandbox/clock", controls.advance_clock, "POST", "advance_clock"),
         ("/_sandbox/hold", controls.get_hold, "GET", "get_hold"),
         ("/_sandbox/hold", controls.arm_hold, "POST", "arm_hold"),
+        ("/_sandbox/hold/release", controls.release_hold, "POST", "release_hold"),
         ("/_sandbox/sends", controls.list_sends, "GET", "sandbox_sends"),
         ("/_sandbox/stats", controls.get_stats, "GET", "stats"),
         ("/_sandbox/credentials", controls.rotate_credentials, "POST", "rotate_credentials"),

@@ -140,12 +140,17 @@ class Controls:
     async def get_hold(self, request: Request) -> Response:
         return JSONResponse(self.sandbox.hold.snapshot())
 
+    async def release_hold(self, request: Request) -> Response:
+        self.sandbox.hold.release()
+        return JSONResponse(self.sandbox.hold.snapshot())
+
     async def arm_hold(self, request: Request) -> Response:
         """Hold the next N API requests until all N are in flight (see ``_hold``)."""
         body = await self._control_body(request)
         requests = body.get("requests")
         timeout = body.get("timeout_seconds", DEFAULT_HOLD_TIMEOUT)
-        unknown = sorted(set(body) - {"requests", "timeout_seconds"})
+        endpoint = body.get("endpoint")
+        unknown = sorted(set(body) - {"requests", "timeout_seconds", "endpoint"})
         problems = [
             field_problem(name, "unknown_field", f"{name} is not a hold setting")
             for name in unknown
@@ -155,9 +160,11 @@ class Controls:
         elif not _is_number(timeout):
             message = "timeout_seconds must be a number"
             problems.append(field_problem("timeout_seconds", "invalid", message))
+        elif endpoint is not None and not isinstance(endpoint, str):
+            problems.append(field_problem("endpoint", "invalid", "endpoint must be a string"))
         elif not problems:
             try:
-                self.sandbox.hold.arm(requests, float(timeout))
+                self.sandbox.hold.arm(requests, float(timeout), endpoint)
             except ValueError as exc:  # out of range; the message starts with the field's name
                 message = str(exc)
                 problems.append(field_problem(message.split(" ", 1)[0], "invalid", message))
