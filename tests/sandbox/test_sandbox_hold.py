@@ -3,13 +3,13 @@ concurrency without relying on latency."""
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from tests.conftest import wait_until
 
 from sendoso.sandbox import SandboxControl, SandboxServer
 
@@ -82,15 +82,6 @@ def test_control_requests_and_the_token_endpoint_are_never_held(
     assert control.hold_state()["arrived"] == 0
 
 
-def _until_arrived(control: SandboxControl, count: int) -> None:
-    """Polls the hold: waits for a count, not for a time (the bound is only a safety net)."""
-    for _ in range(3000):
-        if control.hold_state()["arrived"] >= count:
-            return
-        time.sleep(0.01)
-    pytest.fail(f"{count} requests never reached the hold: {control.hold_state()}")
-
-
 def test_release_lets_the_held_requests_go_before_all_arrive(
     sandbox: SandboxServer, token: str, control: SandboxControl
 ) -> None:
@@ -98,7 +89,7 @@ def test_release_lets_the_held_requests_go_before_all_arrive(
     headers = {"Authorization": f"Bearer {token}"}
     with ThreadPoolExecutor(1) as pool, httpx.Client(base_url=sandbox.url, headers=headers) as api:
         pending = pool.submit(api.get, "/api/v3/gifts")
-        _until_arrived(control, 1)
+        wait_until(lambda: control.hold_state()["arrived"] == 1, "a request at the hold")
         assert not pending.done()
         assert control.release_hold() == {
             "state": "released",
@@ -119,7 +110,7 @@ def test_a_reset_answers_the_held_requests_503_so_they_do_no_work(
         pending = pool.submit(
             api.post, "/api/v3/sends", json=seed_body(), headers={"Idempotency-Key": "held"}
         )
-        _until_arrived(control, 1)
+        wait_until(lambda: control.hold_state()["arrived"] == 1, "a request at the hold")
         control.reset()
         answer = pending.result(timeout=30)
     assert answer.status_code == 503
