@@ -1,5 +1,6 @@
-"""The sandbox's state and its public endpoints: the seed's contract (``POST /oauth/token``,
-``GET /api/v3/gifts``, ``POST /api/v3/sends``, ``GET /api/v3/sends/{id}``)."""
+"""The sandbox's state and its public endpoints, those of the original spec's contract (the
+``seed`` dialect): ``POST /oauth/token``, ``GET /api/v3/gifts``, ``POST /api/v3/sends``,
+``GET /api/v3/sends/{id}``."""
 
 from __future__ import annotations
 

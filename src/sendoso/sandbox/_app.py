@@ -1,7 +1,8 @@
-"""The sandbox as an ASGI app: the seed's public endpoints plus the ``/_sandbox/*`` controls.
+"""The sandbox as an ASGI app: the public endpoints of the original spec's contract (which
+the code calls the ``seed`` dialect) plus the ``/_sandbox/*`` controls.
 
-The public endpoints and the state they share live in ``_api``, the controls in ``_controls``,
-error rendering in ``_replies`` and the per-request headers in ``_middleware``.
+The public endpoints and the state they share live in ``_api``, the controls in
+``_control_endpoints``, error rendering in ``_replies``, per-request headers in ``_middleware``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from starlette.routing import Route
 
 from sendoso.sandbox._api import SandboxState
 from sendoso.sandbox._config import SandboxConfig
-from sendoso.sandbox._controls import Controls
+from sendoso.sandbox._control_endpoints import Controls
 from sendoso.sandbox._middleware import RequestContext
 from sendoso.sandbox._replies import Reply, http_exception, reply
 
