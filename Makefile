@@ -20,7 +20,7 @@ demo: setup
 lint: setup
 	$(BIN)/ruff format --check src tests benchmarks chaos scripts
 	$(BIN)/ruff check src tests benchmarks chaos scripts
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests benchmarks chaos scripts
 	$(BIN)/lint-imports --no-cache
 
 format: setup

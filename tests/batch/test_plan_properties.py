@@ -39,7 +39,7 @@ PROPERTY = settings(
 GIFTS = {gift.id: gift for gift in CATALOG}
 
 _HOSTILE = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
     | st.sampled_from("\r\n\t\u202e\u200b\ufeff=+-@\u0430"),
     max_size=25,
 )

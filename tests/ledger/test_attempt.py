@@ -69,7 +69,8 @@ async def test_a_lost_commit_acknowledgement_still_sends_the_row_once(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:
     owner = new_owner()
-    with _AckLostOnce(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+    ledger = _AckLostOnce(f"sqlite:///{tmp_path / 'ledger.db'}")
+    with ledger:
         row = _planned(ledger, sandbox.url, owner)
         async with sandbox.async_client() as client:
             attempt = SendAttempt(client, LedgerCalls(ledger, wanted=1), owner=owner)

@@ -146,7 +146,8 @@ def send_failures(draw: st.DrawFn) -> SendosoError:
     if kind == 4:
         return ValidationError([])
     if kind == 5:
-        return draw(st.sampled_from([ConfigurationError, InputError]))(message)
+        whole: type[SendosoError] = draw(st.sampled_from([ConfigurationError, InputError]))
+        return whole(message)
     if kind == 6:
         return APIStatusError(message, status_code=draw(_STATUS))
     return SendosoError(message)
