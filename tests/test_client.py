@@ -608,3 +608,42 @@ def test_a_caller_provided_http_client_is_used(sandbox: Sandbox) -> None:
     assert seen[:2] == ["/oauth/token", "/api/v3/gifts"]
     assert not http.is_closed  # the caller owns it
     http.close()
+
+
+def _no_request(request: httpx.Request) -> httpx.Response:
+    pytest.fail(f"a request left for {request.url}")
+
+
+def test_sandbox_credentials_without_a_base_url_are_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The README's exports, with SENDOSO_BASE_URL forgotten: the host would be production.
+    monkeypatch.setenv("SENDOSO_CLIENT_ID", "sandbox-client")
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", "sandbox-secret")
+    http = httpx.Client(transport=httpx.MockTransport(_no_request))
+    with pytest.raises(ConfigurationError) as caught:
+        Sendoso(http_client=http)
+    message = str(caught.value)
+    assert "sandbox's public test secret" in message
+    assert "app.sendoso.com" in message
+    assert "base_url" in message
+    assert "SENDOSO_BASE_URL" in message
+    assert "sandbox-secret" not in message
+
+
+def test_sandbox_credentials_go_to_no_remote_host_async() -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(_no_request))
+    with pytest.raises(ConfigurationError, match="public test secret"):
+        AsyncSendoso(
+            base_url="https://api.example.com",
+            client_id="sandbox-client",
+            client_secret="sandbox-secret",
+            http_client=http,
+        )
+
+
+def test_sandbox_credentials_still_work_on_loopback(sandbox: Sandbox) -> None:
+    with Sendoso(
+        base_url=sandbox.url, client_id="sandbox-client", client_secret="sandbox-secret"
+    ) as client:
+        assert client.gifts.list(category="donation")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from sendoso._well_known import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sendoso.cli._exit import ExitCode
 from sendoso.cli._output import error_console, text
 from sendoso.cli._words import say_error
@@ -42,13 +43,13 @@ def serve_command(
     port: Annotated[int, typer.Option(help="Port; 0 picks a free one.", min=0, max=65535)] = 8787,
     client_id: Annotated[
         str, typer.Option("--client-id", help="Client id the sandbox accepts.")
-    ] = "sandbox-client",
+    ] = SANDBOX_CLIENT_ID,
     client_secret: Annotated[
         str,
         typer.Option(
             "--client-secret", help="Client secret the sandbox accepts (a test credential)."
         ),
-    ] = "sandbox-secret",  # noqa: S107 - the sandbox's public test credential
+    ] = SANDBOX_CLIENT_SECRET,
     token_ttl: Annotated[
         float, typer.Option("--token-ttl", help="Access token lifetime, in seconds.")
     ] = 7200,

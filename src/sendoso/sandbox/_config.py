@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from sendoso._well_known import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
+
 __all__ = ["SandboxConfig"]
 
 
@@ -18,8 +20,8 @@ class SandboxConfig:
     keeps sends across restarts (``None``: in memory).
     """
 
-    client_id: str = "sandbox-client"
-    client_secret: str = "sandbox-secret"
+    client_id: str = SANDBOX_CLIENT_ID
+    client_secret: str = SANDBOX_CLIENT_SECRET
     token_ttl: float = 7200
     rate_limit: float | None = 10.0
     latency_ms: float = 0
