@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 from sendoso._well_known import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
-__all__ = ["SandboxConfig"]
+__all__ = ["MAX_SPEED", "SandboxConfig"]
+
+#: Fastest the virtual clock may run: a real second is then more than a virtual day, enough
+#: for any demo; faster would only make statuses jump past each other between two looks.
+MAX_SPEED = 100_000.0
 
 
 @dataclass(frozen=True)
@@ -17,7 +21,8 @@ class SandboxConfig:
     ``rate_limit`` is in requests per second on ``/api/v3/*`` (``None``: unlimited);
     ``token_ttl`` is in seconds of the sandbox's virtual clock; ``latency_ms`` plus a uniform
     draw from ``[0, jitter_ms]`` delays every API request; ``db`` is an SQLite file that
-    keeps sends across restarts (``None``: in memory).
+    keeps sends across restarts (``None``: in memory, forgotten when the sandbox stops);
+    ``speed`` is how many times faster than real time the virtual clock runs (1: real time).
     """
 
     client_id: str = SANDBOX_CLIENT_ID
@@ -27,6 +32,7 @@ class SandboxConfig:
     latency_ms: float = 0
     jitter_ms: float = 0
     db: str | None = None
+    speed: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.client_id or not self.client_secret:
@@ -45,3 +51,8 @@ class SandboxConfig:
             raise ValueError(f"latency_ms must be >= 0, not {self.latency_ms}")
         if not (math.isfinite(self.jitter_ms) and self.jitter_ms >= 0):
             raise ValueError(f"jitter_ms must be >= 0, not {self.jitter_ms}")
+        if not (math.isfinite(self.speed) and 0 < self.speed <= MAX_SPEED):
+            raise ValueError(
+                f"speed must be more than 0 and at most {MAX_SPEED:g} (times real time), "
+                f"not {self.speed}"
+            )
