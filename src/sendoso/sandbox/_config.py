@@ -9,9 +9,11 @@ from sendoso._well_known import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 __all__ = ["MAX_SPEED", "SandboxConfig"]
 
-#: Fastest the virtual clock may run: a real second is then more than a virtual day, enough
-#: for any demo; faster would only make statuses jump past each other between two looks.
-MAX_SPEED = 100_000.0
+#: Fastest the virtual clock may run: an hour a second, so a gift is delivered (72 h) in just over
+#: a minute. Tokens expire on the same clock, and a default two-hour token then lasts two real
+#: seconds (the SDK renews it on the 401); much faster, a token could lapse between being
+#: issued and being used.
+MAX_SPEED = 3600.0
 
 
 @dataclass(frozen=True)
