@@ -7,6 +7,7 @@ import math
 import os
 import re
 import shlex
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,7 +16,15 @@ import typer
 
 from sendoso._well_known import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sendoso.cli._exit import ExitCode
-from sendoso.cli._output import JsonFlag, console, error_console, print_json, text, usage_error
+from sendoso.cli._output import (
+    JsonFlag,
+    console,
+    error_console,
+    print_json,
+    simple_error,
+    text,
+    usage_error,
+)
 from sendoso.cli._state import state_of
 from sendoso.cli._words import say_error
 
@@ -217,14 +226,15 @@ def _control(url: str) -> SandboxControl:
     return SandboxControl(url)
 
 
-def _run(url: str, json_output: bool, action: Any) -> dict[str, Any]:
+def _run(
+    url: str, json_output: bool, action: Callable[[SandboxControl], dict[str, Any]]
+) -> dict[str, Any]:
     """``action(control)`` against the sandbox at ``url``; its failures said plainly."""
     import httpx
 
     try:
         with _control(url) as control:
-            result: dict[str, Any] = action(control)
-            return result
+            return action(control)
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
         if status == 404:
@@ -249,8 +259,6 @@ def _server_message(response: Any) -> str:
 
 
 def _fail(kind: str, message: str, code: ExitCode, json_output: bool) -> typer.Exit:
-    from sendoso.cli._output import simple_error
-
     return simple_error(kind, message, int(code), json_output=json_output)
 
 
