@@ -457,8 +457,121 @@ def test_connection_refused_is_safe_to_retry_and_reported(sandbox: Sandbox) -> N
     from sendoso import APIConnectionError
 
     client = Sendoso(base_url="http://127.0.0.1:9", client_id="x", client_secret="y", max_retries=1)
-    with client, pytest.raises(APIConnectionError, match="after 2 attempts"):
+    with client, pytest.raises(APIConnectionError, match="connection refused"):
         client.gifts.list()
+
+
+class _CountingTransport(httpx.HTTPTransport):
+    """A real transport that counts the attempts made through it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.attempts += 1
+        return super().handle_request(request)
+
+
+class _AsyncCountingTransport(httpx.AsyncHTTPTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.attempts += 1
+        return await super().handle_async_request(request)
+
+
+def _closed_port() -> int:
+    """A loopback port nothing listens on (bound, then closed; the kernel refuses it)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_a_refused_loopback_connection_fails_at_once_saying_so() -> None:
+    from sendoso import APIConnectionError
+
+    transport = _CountingTransport()
+    url = f"http://127.0.0.1:{_closed_port()}"
+    with (
+        Sendoso(
+            base_url=url,
+            client_id="x",
+            client_secret="y",
+            http_client=httpx.Client(transport=transport),
+        ) as client,
+        pytest.raises(APIConnectionError) as caught,
+    ):
+        client.gifts.list()
+    assert transport.attempts == 1  # nothing listens there: retrying would not change that
+    message = str(caught.value)
+    assert f"could not connect to {url}: connection refused" in message
+    assert "base_url" in message
+
+
+def test_a_refused_loopback_connection_fails_at_once_async() -> None:
+    from sendoso import APIConnectionError
+
+    transport = _AsyncCountingTransport()
+
+    async def main() -> None:
+        async with AsyncSendoso(
+            base_url=f"http://127.0.0.1:{_closed_port()}",
+            client_id="x",
+            client_secret="y",
+            http_client=httpx.AsyncClient(transport=transport),
+        ) as client:
+            with pytest.raises(APIConnectionError, match="connection refused"):
+                await client.gifts.list()
+
+    anyio.run(main)
+    assert transport.attempts == 1
+
+
+def test_a_refusing_remote_host_gets_one_more_attempt_then_a_clear_error() -> None:
+    from sendoso import APIConnectionError
+
+    attempts: list[str] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        attempts.append(request.url.path)
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as exc:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request) from exc
+
+    http = httpx.Client(transport=httpx.MockTransport(refuse))
+    with (
+        Sendoso(client_id="x", client_secret="y", http_client=http) as client,
+        pytest.raises(APIConnectionError) as caught,
+    ):
+        client.gifts.list()
+    assert attempts == ["/oauth/token", "/oauth/token"]
+    assert "https://app.sendoso.com: connection refused" in str(caught.value)
+    assert "2 attempts" in str(caught.value)
+
+
+def test_other_connection_failures_keep_their_retries() -> None:
+    from sendoso import APIConnectionError
+
+    attempts: list[str] = []
+
+    def reset(request: httpx.Request) -> httpx.Response:
+        attempts.append(request.url.path)
+        raise httpx.ConnectError("[Errno 104] Connection reset by peer", request=request)
+
+    http = httpx.Client(transport=httpx.MockTransport(reset))
+    with (
+        Sendoso(client_id="x", client_secret="y", max_retries=2, http_client=http) as client,
+        pytest.raises(APIConnectionError, match="after 3 attempts"),
+    ):
+        client.gifts.list()
+    assert len(attempts) == 3
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -499,3 +612,42 @@ def test_a_caller_provided_http_client_is_used(sandbox: Sandbox) -> None:
     assert seen[:2] == ["/oauth/token", "/api/v3/gifts"]
     assert not http.is_closed  # the caller owns it
     http.close()
+
+
+def _no_request(request: httpx.Request) -> httpx.Response:
+    pytest.fail(f"a request left for {request.url}")
+
+
+def test_sandbox_credentials_without_a_base_url_are_refused_before_any_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The README's exports, with SENDOSO_BASE_URL forgotten: the host would be production.
+    monkeypatch.setenv("SENDOSO_CLIENT_ID", "sandbox-client")
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", "sandbox-secret")
+    http = httpx.Client(transport=httpx.MockTransport(_no_request))
+    with pytest.raises(ConfigurationError) as caught:
+        Sendoso(http_client=http)
+    message = str(caught.value)
+    assert "sandbox's public test secret" in message
+    assert "app.sendoso.com" in message
+    assert "base_url" in message
+    assert "SENDOSO_BASE_URL" in message
+    assert "sandbox-secret" not in message
+
+
+def test_sandbox_credentials_go_to_no_remote_host_async() -> None:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(_no_request))
+    with pytest.raises(ConfigurationError, match="public test secret"):
+        AsyncSendoso(
+            base_url="https://api.example.com",
+            client_id="sandbox-client",
+            client_secret="sandbox-secret",
+            http_client=http,
+        )
+
+
+def test_sandbox_credentials_still_work_on_loopback(sandbox: Sandbox) -> None:
+    with Sendoso(
+        base_url=sandbox.url, client_id="sandbox-client", client_secret="sandbox-secret"
+    ) as client:
+        assert client.gifts.list(category="donation")

@@ -33,7 +33,7 @@ from sendoso._http import (
     read_capped,
 )
 from sendoso._pacing import Pacer
-from sendoso._profile import HostProfile, profile_for
+from sendoso._profile import HostProfile, check_secret_for_host, profile_for
 from sendoso._version import __version__
 from sendoso.errors import ConfigurationError, SendosoError
 from sendoso.resources import AsyncGifts, AsyncSends, Gifts, Sends, Steps
@@ -96,6 +96,7 @@ class _ClientBase(Generic[_HttpT]):
         self.client_id = settings.client_id
         # Checked even with an explicit host profile: plain http to a remote host is refused.
         default_host = profile_for(self.base_url)
+        check_secret_for_host(self.base_url, settings.client_secret.get_secret_value())
         host = host_profile or default_host
         self._host = host
         # Only a limit someone chose is held fixed; a default one is a guess to adapt.

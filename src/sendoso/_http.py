@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from sendoso._net import is_loopback_host
 from sendoso._pacing import Pacer
 from sendoso.errors import (
     AmbiguousSendError,
@@ -34,7 +35,9 @@ from sendoso.errors import (
     APIStatusError,
     APITimeoutError,
     FieldProblem,
+    Param,
     RateLimitError,
+    Text,
     status_error_class,
 )
 
@@ -63,6 +66,15 @@ CallKind = Literal["read", "send", "token"]
 
 # Failures that happen before the request could reach the server: never ambiguous.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+# A refused connection is a definite answer, not a glitch: the host is up and nothing listens
+# on that port (a wrong URL, or a server not started), which backing off for seconds does not
+# change. On loopback that is the whole story (the sandbox is not running), so it fails at
+# once. A remote host may refuse for a moment while a server or load balancer restarts, so it
+# gets one more attempt after the first, short backoff; timeouts, resets and name lookups keep
+# the full retries.
+_REFUSED_RETRIES_LOOPBACK = 0
+_REFUSED_RETRIES_REMOTE = 1
 
 
 @dataclass(frozen=True)
@@ -225,6 +237,8 @@ def call_flow(
             never_sent = isinstance(outcome, _NOT_SENT)
             if call.kind == "send" and not never_sent and not deduplicated():
                 raise _ambiguous(call, f"no readable reply ({type(outcome).__name__}: {outcome})")
+            if _refused(outcome) and retries >= _refused_retries(url, policy):
+                raise _refused_error(url, attempt)
             if retries >= policy.max_retries:
                 if call.kind == "send" and not never_sent:
                     raise _ambiguous(
@@ -328,6 +342,43 @@ def _ambiguous(
         idempotency_key=key,
         request_id=request_id,
         retry_safe=retry_safe,
+    )
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether the connection was refused: httpx keeps the socket's error in the chain (the
+    async transport wraps it in an ``OSError`` of its own)."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, ConnectionRefusedError):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+def _refused_retries(url: str, policy: Policy) -> int:
+    host = urlsplit(url).hostname or ""
+    limit = _REFUSED_RETRIES_LOOPBACK if is_loopback_host(host) else _REFUSED_RETRIES_REMOTE
+    return min(limit, policy.max_retries)
+
+
+def _refused_error(url: str, attempts: int) -> APIConnectionError:
+    parts = urlsplit(url)
+    where = f"{parts.scheme}://{parts.netloc}"
+    tries = "" if attempts == 1 else f", {attempts} attempts"
+    if is_loopback_host(parts.hostname or ""):
+        advice = "Start the server (is the local sandbox running?) or correct "
+    else:
+        advice = "Check "
+    return APIConnectionError(
+        Text(
+            f"could not connect to {where}: connection refused (nothing is listening there"
+            f"{tries}). {advice}",
+            Param("base_url"),
+            ".",
+        )
     )
 
 

@@ -12,9 +12,10 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from sendoso._net import is_loopback_host
-from sendoso.errors import ConfigurationError
+from sendoso._well_known import SANDBOX_CLIENT_SECRET
+from sendoso.errors import ConfigurationError, Param, Text
 
-__all__ = ["DEFAULT_BASE_URL", "HostProfile", "profile_for"]
+__all__ = ["DEFAULT_BASE_URL", "HostProfile", "check_secret_for_host", "profile_for"]
 
 DEFAULT_BASE_URL = "https://app.sendoso.com"
 
@@ -59,3 +60,22 @@ def profile_for(base_url: str) -> HostProfile:
             "would cross the network unencrypted; use https://"
         )
     return LOOPBACK if loopback else PRODUCTION
+
+
+def check_secret_for_host(base_url: str, client_secret: str) -> None:
+    """Refuses the sandbox's public test secret for any host but loopback.
+
+    Holding the sandbox's credentials and forgetting its base URL would otherwise send them to
+    the default host, production: a leak of nothing secret, but a request to the real API that
+    nobody meant, and a sign that later sends would not go where the user thinks.
+    """
+    host = urlsplit(base_url).hostname or ""
+    if client_secret == SANDBOX_CLIENT_SECRET and not is_loopback_host(host):
+        raise ConfigurationError(
+            Text(
+                f"the client secret is the local sandbox's public test secret, but the host is "
+                f"{host}, not a sandbox on loopback; nothing was sent. Set ",
+                Param("base_url"),
+                " (or SENDOSO_BASE_URL) to the sandbox's URL, e.g. http://127.0.0.1:8787",
+            )
+        )

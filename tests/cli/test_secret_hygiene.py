@@ -202,6 +202,14 @@ SCENARIOS = [
         USAGE,
         label="sandbox-serve-remote-refused",
     ),
+    Scenario("sandbox clock show", ("sandbox", "clock", "show")),
+    Scenario("sandbox clock advance", ("sandbox", "clock", "advance", "90s")),
+    Scenario(
+        "sandbox clock set",
+        ("sandbox", "clock", "set", "2020-01-01T00:00Z"),
+        USAGE,
+        label="sandbox-clock-set-backwards",
+    ),
     Scenario("approvals list", ("approvals", "list", "--all"), needs=("approvals",)),
     Scenario("approvals approve", ("approvals", "approve", "{approval}"), needs=("approvals",)),
     Scenario(
@@ -219,7 +227,13 @@ SCENARIOS = [
 ]
 
 #: Commands that obtain no token of their own (the demo's is its embedded sandbox's).
-OFFLINE = {"demo", "sandbox serve"}
+OFFLINE = {
+    "demo",
+    "sandbox serve",
+    "sandbox clock show",
+    "sandbox clock advance",
+    "sandbox clock set",
+}
 
 #: Commands that serve until stopped, covered by their own tests in this module.
 COVERED_ELSEWHERE = {

@@ -69,7 +69,7 @@ class SandboxState:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.store = Store(config.db)
-        self.clock = Clock()
+        self.clock = Clock(config.speed)
         self.faults = Faults.from_config(config)
         self.bucket = TokenBucket(config.rate_limit)
         self.stats = Stats()
@@ -83,7 +83,7 @@ class SandboxState:
     def reset(self) -> None:
         self.store.reset()
         self.client_secret = self.config.client_secret
-        self.clock = Clock()
+        self.clock = Clock(self.config.speed)
         self.faults = Faults.from_config(self.config)
         self.bucket.set_rate(self.config.rate_limit)
         self.stats.clear()

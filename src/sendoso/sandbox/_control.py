@@ -33,8 +33,14 @@ class SandboxControl:
         result: dict[str, Any] = self._json(self._http.post("/_sandbox/faults", json=settings))
         return result
 
+    def clock(self) -> dict[str, Any]:
+        """The virtual clock: ``now`` (ISO 8601 UTC), ``offset_seconds`` (how far it was
+        advanced) and ``speed`` (times real time)."""
+        result: dict[str, Any] = self._json(self._http.get("/_sandbox/clock"))
+        return result
+
     def advance(self, seconds: float) -> dict[str, Any]:
-        """Move the virtual clock forward; returns the new time."""
+        """Move the virtual clock forward; returns the new time, as :meth:`clock` does."""
         body = {"advance_seconds": seconds}
         result: dict[str, Any] = self._json(self._http.post("/_sandbox/clock", json=body))
         return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from sendoso._well_known import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 from sendoso.models import GiftCategory, SendRequest
 from sendoso.validation import (
     MAX_FIELD_LENGTHS,
@@ -49,8 +50,8 @@ _MAX_PAGE = 999_999_999
 #: The sandbox's public test credentials (sandbox serve prints them too).
 _TOKEN_EXAMPLE = {
     "grant_type": "client_credentials",
-    "client_id": "sandbox-client",
-    "client_secret": "sandbox-secret",
+    "client_id": SANDBOX_CLIENT_ID,
+    "client_secret": SANDBOX_CLIENT_SECRET,
 }
 _SEND_EXAMPLES = {
     "egift": {
