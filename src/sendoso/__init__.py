@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "Param": "sendoso.errors",
     "InternalServerError": "sendoso.errors",
     "NotFoundError": "sendoso.errors",
+    "OverCapError": "sendoso.errors",
     "PermissionDeniedError": "sendoso.errors",
     "RateLimitError": "sendoso.errors",
     "ResponseParseError": "sendoso.errors",
@@ -90,6 +91,7 @@ if TYPE_CHECKING:
     from sendoso.errors import InputError as InputError
     from sendoso.errors import InternalServerError as InternalServerError
     from sendoso.errors import NotFoundError as NotFoundError
+    from sendoso.errors import OverCapError as OverCapError
     from sendoso.errors import Param as Param
     from sendoso.errors import PermissionDeniedError as PermissionDeniedError
     from sendoso.errors import RateLimitError as RateLimitError

@@ -3,6 +3,8 @@
 ``SendosoError``
 ├── ``ConfigurationError``        bad or missing settings; nothing was sent
 ├── ``InputError``                an input is unusable as a whole; ``.field``, ``.row``
+├── ``OverCapError``              a cost does not fit under a cap; ``.field``, ``.currency``,
+│                                 ``.limit``, ``.spent``, ``.needed``
 ├── ``ValidationError``           the request is invalid; ``.problems`` lists every one
 └── ``APIError``                  something happened talking to the API
     ├── ``APIConnectionError``    no usable answer (``APITimeoutError`` for timeouts)
@@ -22,7 +24,8 @@ The library speaks the library's vocabulary: the parameter an SDK user passes
 is in fields a program can act on: :class:`FieldProblem` and :class:`InputError` carry
 ``field`` (that parameter's name) and ``row``; errors a front end must react to differently
 are their own classes with their own fields (e.g. ``sendoso.batch.RunOptionsChangedError``
-carries ``run_id`` and ``changed``, the option fields that differ).
+carries ``run_id`` and ``changed``, the option fields that differ; :class:`OverCapError` the
+cap's parameter, currency, limit and amounts).
 
 A message that names a parameter or a next step is a :class:`Text`: a ``str`` (so ``str(exc)``
 and ``problem.message`` read as before, in the library's words) that also keeps its parts,
@@ -41,6 +44,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 __all__ = [
@@ -57,6 +61,7 @@ __all__ = [
     "InputError",
     "InternalServerError",
     "NotFoundError",
+    "OverCapError",
     "Param",
     "PermissionDeniedError",
     "RateLimitError",
@@ -246,6 +251,41 @@ class InputError(SendosoError):
         super().__init__(message)
         self.field = field
         self.row = row
+
+
+class OverCapError(SendosoError):
+    """A cost does not fit under a spending cap, so it was not planned, sent or admitted.
+
+    ``field``: the parameter that sets the cap (``max_spend``; the MCP guardrails'
+    ``max_price``, ``daily_cap``, ``total_cap``). ``currency``: the currency it does not fit
+    in, ``None`` when the cost has no upper bound (it ships, and no shipping rate is
+    published). ``limit``: the cap in that currency, ``None`` when none is set in it
+    (currencies are never converted). ``spent``: what already counts against the cap (spent,
+    in flight or reserved); ``needed``: the high end of this cost, ``None`` if unbounded.
+    The message names ``field`` as a :class:`Param`, so each front end words it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        currency: str | None,
+        limit: Decimal | None,
+        spent: Decimal = Decimal(0),
+        needed: Decimal | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.currency = currency
+        self.limit = limit
+        self.spent = spent
+        self.needed = needed
+
+    @property
+    def left(self) -> Decimal | None:
+        """What the cap still holds in ``currency`` (never below 0); ``None`` with no cap."""
+        return None if self.limit is None else max(self.limit - self.spent, Decimal(0))
 
 
 class ValidationError(SendosoError):

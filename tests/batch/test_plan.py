@@ -558,7 +558,7 @@ def test_rows_beyond_the_budget_are_skipped_and_cheaper_ones_still_fit(
     assert skipped.skip_kind == "budget"
     assert skipped.send_key is None
     assert skipped.error == (
-        "over --max-spend: it needs up to 50.00 USD and 21.50 of the 100.00 USD budget is left"
+        "over max_spend: it needs up to 50.00 USD and 21.50 of the 100.00 USD budget is left"
         " (row 4)"
     )
 
@@ -615,7 +615,7 @@ def test_a_gift_in_a_currency_without_a_cap_does_not_fit(
     )
     _, rows = plan(path, catalog, budget=Budget.parse(["1000"]))
     assert rows[2].skip_kind == "budget"
-    assert "costs GBP and --max-spend sets no GBP cap" in (rows[2].error or "")
+    assert "costs GBP and max_spend sets no GBP cap" in (rows[2].error or "")
     assert rows[3].state is S.PLANNED
     _, rows = plan(path, catalog, budget=Budget.parse(["1000", "25 GBP"]))
     assert rows[2].state is S.PLANNED
@@ -917,7 +917,7 @@ def test_recipients_sent_the_same_gift_by_an_earlier_run_are_skipped(
     assert summary.skipped == {"duplicate": 1}
     assert rows[2].error is not None
     assert "in run earlier" in rows[2].error
-    assert "--allow-resend" in rows[2].error
+    assert "allow_resend sends it again" in rows[2].error
     resend, _ = plan(path, catalog, history=history, base_url=BASE_URL, allow_resend=True)
     assert resend.planned == 2
     elsewhere, _ = plan(path, catalog, history=history, base_url="https://api.sendoso.com")

@@ -54,9 +54,9 @@ def test_flags_outrank_the_environment_which_outranks_the_file(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("flags", "environ", "message"),
     [
-        ({"daily_cap": ["lots"]}, {}, "--daily-cap 'lots' is not an amount"),
+        ({"daily_cap": ["lots"]}, {}, "daily_cap 'lots' is not an amount"),
         ({}, {"SENDOSO_MCP_ALLOW_SEND": "maybe"}, "SENDOSO_MCP_ALLOW_SEND must be true or false"),
-        ({"max_price": ["-5"]}, {}, "--max-price must be 0 or more"),
+        ({"max_price": ["-5"]}, {}, "max_price must be 0 or more"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_it(
