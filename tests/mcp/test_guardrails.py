@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sendoso.errors import ConfigurationError
+from sendoso.errors import ConfigurationError, Param, Step, Text
 from sendoso.mcp import ENV_NAMES, Guardrails, load_guardrails
 from sendoso.models import Gift
 from sendoso.pricing import estimate_cost
@@ -116,6 +116,55 @@ def test_spend_caps_count_what_is_spent_or_in_flight() -> None:
     )
     assert rails.spend_refusal(needs, today={}, total={"USD": (D("0"), D("1880"))}) is None
     assert rails.spend_refusal(needs, today={}, total={}) is None
+
+
+def test_a_cap_that_refuses_is_a_typed_error_with_its_figures() -> None:
+    """Behind each cap's refusal text is an OverCapError carrying the cap (its guardrail's
+    name), the currency, the limit and the amounts."""
+    rails = Guardrails(max_price={"USD": D("40")}, daily_cap={"USD": D("500")})
+    estimate = estimate_cost(EGIFT)
+    price = rails.gift_over_cap(EGIFT, estimate)
+    assert price is not None
+    assert (price.field, price.currency, price.limit, price.needed) == (
+        "max_price",
+        "USD",
+        D("40"),
+        D("50"),
+    )
+    assert price.message == rails.gift_refusal(EGIFT, estimate)
+    spend = rails.spend_excess(
+        {"USD": (D("100"), D("120"))}, today={"USD": (D("400"), D("412"))}, total={}
+    )
+    assert spend is not None
+    assert (spend.field, spend.limit, spend.spent, spend.needed, spend.left) == (
+        "daily_cap",
+        D("500"),
+        D("412"),
+        D("120"),
+        D("88"),
+    )
+    # Refused by the allow-list, not by a cap: no cap error.
+    listed = Guardrails(max_price={"USD": D("40")}, allow_categories=frozenset({"physical"}))
+    assert listed.gift_refusal(EGIFT, estimate)
+    assert listed.gift_over_cap(EGIFT, estimate) is None
+
+
+def test_the_server_words_settings_as_its_flags_and_steps_as_the_operator_s_commands() -> None:
+    """The library's text names a setting and a step; the MCP server words them for the
+    person running it, the CLI's way."""
+    from sendoso.mcp._server import SERVER_WORDING
+
+    message = Text(
+        "restart it with ", Param("allow_send"), "; settle it (", Step("settle", ("m1", "4")), ")"
+    )
+    assert "--" not in message
+    assert message.worded(SERVER_WORDING) == (
+        "restart it with --allow-send; settle it "
+        "(`sendoso batch settle m1 4 --sent SEND_ID` or `--not-sent`)"
+    )
+    assert Text(Step("approve", ("apr_1",))).worded(SERVER_WORDING) == (
+        "`sendoso approvals approve apr_1`"
+    )
 
 
 def test_the_cli_and_the_desk_do_not_import_the_mcp_sdk() -> None:
