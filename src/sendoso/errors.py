@@ -32,9 +32,10 @@ and ``problem.message`` read as before, in the library's words) that also keeps 
 where :class:`Param` marks a parameter and :class:`Step` an action the user can take next
 (``resume``, ``settle``, ...). A front end re-words the same parts with its own
 :class:`Wording`: the CLI's (``sendoso.cli._words``) spells ``Param("max_spend")`` as
-``--max-spend`` and ``Step("resume")`` as ``sendoso batch resume``; the MCP server's spells
-them as tool arguments and tool calls. So each front end keeps one table of its words and
-never edits the library's sentences. A text kept for later (a ledger row's error, shown by
+``--max-spend`` and ``Step("resume")`` as ``sendoso batch resume``; the MCP server's
+(``sendoso.mcp._server``) spells a setting as the server's flag and a step as the command the
+person running the server runs. So each front end keeps one table of its words and never
+edits the library's sentences. A text kept for later (a ledger row's error, shown by
 ``batch show`` and the report) is stored with :meth:`Text.stored` and read back with
 :meth:`Text.from_stored`, so that it is still worded by whoever shows it.
 """
@@ -110,7 +111,7 @@ _LIBRARY_STEPS = {
     "show": "`Ledger.row(run_id, row)`",
     "runs": "`Ledger.runs()`",
     "approvals": "`Ledger.approvals()`",
-    "approve": "`Ledger.approve(approval_id)`",
+    "approve": "`SendDesk.approve(approval_id)`",
     "front_end": "the {0} front end",
 }
 
