@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "AsyncSendoso": "sendoso._client",
     "AuthenticationError": "sendoso.errors",
     "BadRequestError": "sendoso.errors",
+    "Call": "sendoso.errors",
     "ConfigurationError": "sendoso.errors",
     "ConflictError": "sendoso.errors",
     "CostEstimate": "sendoso.models",
@@ -85,6 +86,7 @@ if TYPE_CHECKING:
     from sendoso.errors import APITimeoutError as APITimeoutError
     from sendoso.errors import AuthenticationError as AuthenticationError
     from sendoso.errors import BadRequestError as BadRequestError
+    from sendoso.errors import Call as Call
     from sendoso.errors import ConfigurationError as ConfigurationError
     from sendoso.errors import ConflictError as ConflictError
     from sendoso.errors import FieldProblem as FieldProblem

@@ -29,8 +29,10 @@ cap's parameter, currency, limit and amounts).
 
 A message that names a parameter or a next step is a :class:`Text`: a ``str`` (so ``str(exc)``
 and ``problem.message`` read as before, in the library's words) that also keeps its parts,
-where :class:`Param` marks a parameter and :class:`Step` an action the user can take next
-(``resume``, ``settle``, ...). A front end re-words the same parts with its own
+where :class:`Param` marks a parameter, :class:`Step` an action the user can take next
+(``resume``, ``settle``, ...) and :class:`Call` a call an agent can make next (one of the MCP
+server's tools, whose names the MCP desk's refusals speak). A front end re-words the same
+parts with its own
 :class:`Wording`: the CLI's (``sendoso.cli._words``) spells ``Param("max_spend")`` as
 ``--max-spend`` and ``Step("resume")`` as ``sendoso batch resume``; the MCP server's
 (``sendoso.mcp._server``) spells a setting as the server's flag and a step as the command the
@@ -56,6 +58,7 @@ __all__ = [
     "AmbiguousSendError",
     "AuthenticationError",
     "BadRequestError",
+    "Call",
     "ConfigurationError",
     "ConflictError",
     "FieldProblem",
@@ -95,6 +98,21 @@ class Step:
     args: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Call:
+    """A call an agent can make next, named in a message: ``Call("get_send_status",
+    (("request_id", "'r1'"),))`` (each argument's value as the message shows it). The MCP
+    server words it as its tool of that name; the library as the :class:`SendDesk` method
+    behind that tool; a front end with no ``call`` in its :class:`Wording` as the tool."""
+
+    tool: str
+    args: tuple[tuple[str, str], ...] = ()
+
+    def as_tool(self) -> str:
+        """``get_send_status request_id='r1'``: the tool, then each argument."""
+        return " ".join((self.tool, *(f"{name}={value}" for name, value in self.args)))
+
+
 class Wording(Protocol):
     """How a front end spells the parameters and steps a :class:`Text` names."""
 
@@ -116,6 +134,17 @@ _LIBRARY_STEPS = {
 }
 
 
+# The SendDesk method behind each MCP tool a message names.
+_LIBRARY_CALLS = {
+    "list_gifts": "SendDesk.list_gifts",
+    "estimate_cost": "SendDesk.estimate",
+    "validate_recipient": "SendDesk.check",
+    "send_gift": "SendDesk.send",
+    "get_send_status": "SendDesk.status",
+    "list_sends": "SendDesk.list_sends",
+}
+
+
 class _LibraryWording:
     def param(self, name: str) -> str:
         return name
@@ -124,11 +153,17 @@ class _LibraryWording:
         template = _LIBRARY_STEPS.get(action)
         return template.format(*args) if template else " ".join((action, *args))
 
+    def call(self, tool: str, args: tuple[tuple[str, str], ...]) -> str:
+        method = _LIBRARY_CALLS.get(tool)
+        if method is None:
+            return Call(tool, args).as_tool()
+        return f"`{method}({', '.join(f'{name}={value}' for name, value in args)})`"
+
 
 #: The library's own words: a parameter is its name, a step the call that does it.
 library_wording: Wording = _LibraryWording()
 
-Part = str | Param | Step
+Part = str | Param | Step | Call
 
 
 def _word(part: Part, wording: Wording) -> str:
@@ -136,6 +171,10 @@ def _word(part: Part, wording: Wording) -> str:
         return wording.param(part.name)
     if isinstance(part, Step):
         return wording.step(part.action, part.args)
+    if isinstance(part, Call):
+        # Optional in a Wording: a front end without tools shows the tool as an agent calls it.
+        call = getattr(wording, "call", None)
+        return str(call(part.tool, part.args)) if call is not None else part.as_tool()
     return part
 
 
@@ -144,6 +183,8 @@ def _encoded(part: Part) -> str | dict[str, Any]:
         return {"param": part.name}
     if isinstance(part, Step):
         return {"step": part.action, "args": list(part.args)}
+    if isinstance(part, Call):
+        return {"call": part.tool, "args": [list(arg) for arg in part.args]}
     return part
 
 
@@ -194,6 +235,8 @@ class Text(str):
                 parts.append(item)
             elif "param" in item:
                 parts.append(Param(item["param"]))
+            elif "call" in item:
+                parts.append(Call(item["call"], tuple((k, v) for k, v in item["args"])))
             else:
                 parts.append(Step(item["step"], tuple(item["args"])))
         return cls(*parts)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sendoso.errors import ConfigurationError, Param, Step, Text
+from sendoso.errors import Call, ConfigurationError, Param, Step, Text
 from sendoso.mcp import ENV_NAMES, Guardrails, load_guardrails
 from sendoso.models import Gift
 from sendoso.pricing import estimate_cost
@@ -165,6 +165,63 @@ def test_the_server_words_settings_as_its_flags_and_steps_as_the_operator_s_comm
     assert Text(Step("approve", ("apr_1",))).worded(SERVER_WORDING) == (
         "`sendoso approvals approve apr_1`"
     )
+
+
+def test_a_call_reads_as_the_desk_s_method_and_as_the_server_s_tool() -> None:
+    """The desk names the tool an agent calls next; the server words it as that tool, the
+    library as the SendDesk method behind it, and a stored text keeps it."""
+    from sendoso.mcp._server import SERVER_WORDING
+
+    message = Text(
+        "check it with ", Call("get_send_status", (("request_id", "'r1'"),)), " in a while"
+    )
+    assert (
+        message.worded(SERVER_WORDING) == "check it with get_send_status request_id='r1' in a while"
+    )
+    assert message == "check it with `SendDesk.status(request_id='r1')` in a while"
+    back = Text.from_stored(message.stored())
+    assert isinstance(back, Text)
+    assert back.parts == message.parts
+
+
+def test_every_tool_the_library_names_is_one_the_server_has() -> None:
+    """A Call names a tool by its name on the server: a renamed tool must not leave the
+    refusals naming the old one."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "sendoso"
+    named: set[str] = set()
+    for path in src.rglob("*.py"):
+        module = ast.parse(path.read_text(encoding="utf-8"))
+        if not any(  # sendoso._http has a Call of its own
+            isinstance(node, ast.ImportFrom)
+            and node.module == "sendoso.errors"
+            and any(alias.name == "Call" for alias in node.names)
+            for node in ast.walk(module)
+        ):
+            continue
+        for node in ast.walk(module):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "Call"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                named.add(str(node.args[0].value))
+    server = ast.parse((src / "mcp" / "_server.py").read_text(encoding="utf-8"))
+    tools = {
+        node.name
+        for node in ast.walk(server)
+        if isinstance(node, ast.AsyncFunctionDef)
+        and any(
+            isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "tool"
+            for d in node.decorator_list
+        )
+    }
+    assert len(tools) == 6
+    assert named, "no Call found: the scan is broken"
+    assert sorted(named - tools) == []
 
 
 def test_the_cli_and_the_desk_do_not_import_the_mcp_sdk() -> None:

@@ -13,10 +13,11 @@ host whose source is ``mcp``, by the batch engine's rules:
 - the guardrails' caps, cool-down and duplicate check are decided in the transaction that
   adds the row, counting sends in flight.
 
-Refusals raise :class:`Refusal`, whose text tells the agent what to do next. A text that
-names one of the server's settings or a command for the person running it names them as
-:class:`~sendoso.errors.Param` and :class:`~sendoso.errors.Step` parts, which the MCP server
-(and ``sendoso approvals``) word their own way.
+Refusals raise :class:`Refusal`, whose text tells the agent what to do next. The text names
+the tools an agent calls next, the server's settings and the commands of the person running
+it as :class:`~sendoso.errors.Call`, :class:`~sendoso.errors.Param` and
+:class:`~sendoso.errors.Step` parts, which the MCP server (and ``sendoso approvals``) word
+their own way; ``str()`` of one is the library's wording.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sendoso import AsyncSendoso
 from sendoso.batch import check_host
 from sendoso.errors import (
+    Call,
     FieldProblem,
     OverCapError,
     Param,
@@ -100,6 +102,12 @@ class Refusal(SendosoError):
         self.message = message
         self.outcome = outcome
         self.over_cap = over_cap
+
+    @property
+    def next_steps(self) -> tuple[Call | Step, ...]:
+        """What the text says to do next: the tools to call, the commands a person runs."""
+        parts = self.message.parts if isinstance(self.message, Text) else ()
+        return tuple(p for p in parts if isinstance(p, Call | Step))
 
 
 def mcp_run_id(base_url: str) -> str:
@@ -295,7 +303,11 @@ class SendDesk:
             if gift.id == gift_id:
                 return gift
         raise Refusal(
-            f"gift_id {gift_id!r} is not in the catalog; call list_gifts to see what is available"
+            Text(
+                f"gift_id {gift_id!r} is not in the catalog; call ",
+                Call("list_gifts"),
+                " to see what is available",
+            )
         )
 
     async def estimate(self, gift_id: str, country: str | None = None) -> GiftOffer:
@@ -303,7 +315,14 @@ class SendDesk:
         country = country.strip().upper() if country and country.strip() else None
         if country and not gift.available_in(country):
             problem = check_country(gift, country)
-            raise Refusal(f"{problem}; choose a gift available there (list_gifts country=...)")
+            raise Refusal(
+                Text(
+                    problem.message if problem is not None else "None",
+                    "; choose a gift available there (",
+                    Call("list_gifts", (("country", "..."),)),
+                    ")",
+                )
+            )
         return self._offer(gift, country)
 
     # Checking --------------------------------------------------------------------------
@@ -453,8 +472,11 @@ class SendDesk:
                 Text(
                     "nothing was sent: ",
                     problems,
-                    ". Fix these (validate_recipient lists them) and call send_gift again; "
-                    "the same request_id may be reused, as nothing was recorded for it",
+                    ". Fix these (",
+                    Call("validate_recipient"),
+                    " lists them) and call ",
+                    Call("send_gift"),
+                    " again; the same request_id may be reused, as nothing was recorded for it",
                 )
             )
         assert checked.gift is not None
@@ -462,7 +484,7 @@ class SendDesk:
         refusal = self.guardrails.gift_refusal(checked.gift, checked.estimate)
         if refusal:
             raise Refusal(
-                f"refused, nothing was sent: {refusal}",
+                Text("refused, nothing was sent: ", refusal),
                 over_cap=self.guardrails.gift_over_cap(checked.gift, checked.estimate),
             )
         admit = self._admit(checked, None)
@@ -531,10 +553,13 @@ class SendDesk:
                 k for k in set(now) | set(before) if now.get(k) != before.get(k)
             ) or ["the request"]
             raise Refusal(
-                f"request_id {request_id!r} was already used for a different send (to "
-                f"{before.get('email')}, gift {before.get('gift_id')}; this call differs in "
-                f"{', '.join(differing)}). That send stands (get_send_status "
-                f"request_id={request_id!r}); use a new request_id for a new send"
+                Text(
+                    f"request_id {request_id!r} was already used for a different send (to "
+                    f"{before.get('email')}, gift {before.get('gift_id')}; this call differs "
+                    f"in {', '.join(differing)}). That send stands (",
+                    Call("get_send_status", (("request_id", repr(request_id)),)),
+                    "); use a new request_id for a new send",
+                )
             )
 
     async def _hold(self, checked: Checked, key: str, reason: str) -> SendView:
@@ -563,8 +588,9 @@ class SendDesk:
                 f"waiting for a person's approval ({approval.reason}); nothing is sent until "
                 "they run ",
                 Step("approve", (approval.approval_id,)),
-                f". Check later with get_send_status request_id={view.request_id!r}; do not "
-                "send it again with another request_id",
+                ". Check later with ",
+                Call("get_send_status", (("request_id", repr(view.request_id)),)),
+                "; do not send it again with another request_id",
             )
             return view
         if approval.state is ApprovalState.REJECTED:
@@ -592,8 +618,12 @@ class SendDesk:
                 current = await self._db(self.ledger.row, row.run_id, row.number)
                 if current is None or current.state in (RowState.PLANNED, RowState.SUBMITTING):
                     raise Refusal(
-                        "this request_id is being sent right now by another call; "
-                        "check it with get_send_status in a few seconds"
+                        Text(
+                            "this request_id is being sent right now by another call; "
+                            "check it with ",
+                            Call("get_send_status"),
+                            " in a few seconds",
+                        )
                     )
                 return await self._resume(current)
             if claimed.state is RowState.PLANNED and not self.guardrails.allow_send:
@@ -638,8 +668,11 @@ class SendDesk:
             raise Refusal(Text("refused, nothing was sent: ", row.error or "None"))
         if row.state is not RowState.SUBMITTED:
             raise Refusal(
-                "this request_id is being sent by another call; check it with "
-                "get_send_status in a few seconds"
+                Text(
+                    "this request_id is being sent by another call; check it with ",
+                    Call("get_send_status"),
+                    " in a few seconds",
+                )
             )
         return view_of_row(row)
 
@@ -658,9 +691,12 @@ class SendDesk:
         error = result.verdict.error if result.verdict else ""
         if result.outcome is Outcome.RETRY:
             raise Refusal(
-                f"the API failed ({error}); the send may be in progress there. Call "
-                "send_gift again with the same request_id in a little while: the server "
-                "deduplicates it, so it cannot be sent twice"
+                Text(
+                    f"the API failed ({error}); the send may be in progress there. Call ",
+                    Call("send_gift"),
+                    " again with the same request_id in a little while: the server "
+                    "deduplicates it, so it cannot be sent twice",
+                )
             )
         if result.outcome is Outcome.STOP:
             raise Refusal(
@@ -669,8 +705,11 @@ class SendDesk:
             )
         if result.outcome is Outcome.NOT_SENT:
             raise Refusal(
-                f"not sent ({error}); call send_gift again with the same request_id "
-                "in a little while"
+                Text(
+                    f"not sent ({error}); call ",
+                    Call("send_gift"),
+                    " again with the same request_id in a little while",
+                )
             )
         assert result.row is not None
         if result.outcome is Outcome.SENT:
@@ -708,7 +747,7 @@ class SendDesk:
         refusal = rails.gift_refusal(gift, estimate)
         if refusal:
             raise Refusal(
-                f"not approved (it stays pending): {refusal}",
+                Text("not approved (it stays pending): ", refusal),
                 over_cap=rails.gift_over_cap(gift, estimate),
             )
         owner = new_owner()
@@ -761,8 +800,11 @@ class SendDesk:
                 approval = await self._db(self.ledger.approval_for_key, key)
                 if approval is None:
                     raise Refusal(
-                        f"no send with request_id {request_id!r} was made by this server; "
-                        "list_sends shows what was"
+                        Text(
+                            f"no send with request_id {request_id!r} was made by this server; ",
+                            Call("list_sends"),
+                            " shows what was",
+                        )
                     )
                 return view_of_approval(approval)
         else:
@@ -770,8 +812,12 @@ class SendDesk:
             row = await self._db(self.ledger.row_by_send_id, self.run_id, send_id.strip())
             if row is None:
                 raise Refusal(
-                    f"send {send_id!r} was not made by this server; it only reports its own "
-                    "sends (list_sends shows them)"
+                    Text(
+                        f"send {send_id!r} was not made by this server; it only reports its "
+                        "own sends (",
+                        Call("list_sends"),
+                        " shows them)",
+                    )
                 )
         view = view_of_row(row)
         if row.state is RowState.SUBMITTED and row.send_id:

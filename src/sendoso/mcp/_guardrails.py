@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sendoso.batch import Budget
-from sendoso.errors import ConfigurationError, OverCapError, Param, Text, ValidationError
+from sendoso.errors import Call, ConfigurationError, OverCapError, Param, Text, ValidationError
 from sendoso.models import CostEstimate, Gift
 from sendoso.pricing import over_cap
 
@@ -142,9 +142,11 @@ class Guardrails:
             allowed = sorted(self.allow_gifts) + [
                 f"category {c}" for c in sorted(self.allow_categories)
             ]
-            return (
+            return Text(
                 f"gift {gift.id} ({gift.category}) is not on this server's allow-list "
-                f"({', '.join(allowed)}); choose one of those (list_gifts shows which are allowed)"
+                f"({', '.join(allowed)}); choose one of those (",
+                Call("list_gifts"),
+                " shows which are allowed)",
             )
         excess = self.price_excess(gift, estimate)
         return None if excess is None else excess.message
@@ -185,9 +187,13 @@ class Guardrails:
                 **facts,
             )
         return OverCapError(
-            f"gift {gift.id} costs up to {_money(high, currency)} with fees and "
-            f"shipping, over this server's maximum of {_money(excess.cap, currency)} per "
-            f"send; choose a cheaper gift (list_gifts max_price=...)",
+            Text(
+                f"gift {gift.id} costs up to {_money(high, currency)} with fees and "
+                f"shipping, over this server's maximum of {_money(excess.cap, currency)} per "
+                "send; choose a cheaper gift (",
+                Call("list_gifts", (("max_price", "..."),)),
+                ")",
+            ),
             field="max_price",
             **facts,
         )

@@ -8,10 +8,12 @@ tool error (``isError``) whose text says what to do next; it never raises into t
 Served over stdio, or streamable HTTP bound to loopback only (with the SDK's DNS-rebinding
 protection: Host and Origin must be loopback too).
 
-The library's messages name the server's settings and the commands a person runs as parts of
-a :class:`~sendoso.errors.Text`; this module words them (:data:`SERVER_WORDING`): a setting as
-the server's flag, which the person running it sets, and a step as the command that person
-runs (the agent can do neither, and is told so by the sentence around it).
+The library's messages name the tools an agent calls next, the server's settings and the
+commands a person runs as parts of a :class:`~sendoso.errors.Text`; this module words them
+(:data:`SERVER_WORDING`): a call as this server's tool (``get_send_status
+request_id='r1'``), a setting as the server's flag, which the person running it sets, and a
+step as the command that person runs (the agent can do neither, and is told so by the
+sentence around it).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sendoso._version import __version__
 from sendoso.errors import (
     APIError,
     AuthenticationError,
+    Call,
     ConfigurationError,
     PermissionDeniedError,
     SendosoError,
@@ -76,6 +79,10 @@ _COMMANDS = {
 class _ServerWording:
     def param(self, name: str) -> str:
         return _FLAGS.get(name, name)
+
+    def call(self, tool: str, args: tuple[tuple[str, str], ...]) -> str:
+        # The desk names the tools by the names they have here.
+        return Call(tool, args).as_tool()
 
     def step(self, action: str, args: tuple[str, ...]) -> str:
         if action == "settle" and len(args) >= 2:
