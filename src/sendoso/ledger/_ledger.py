@@ -64,7 +64,8 @@ class Ledger(Rows, Leases, Approvals):
                     Param("ledger"),
                     f" {self.url!r} is not a database URL; use sqlite:///PATH or "
                     "postgresql+psycopg://USER@HOST/DB",
-                )
+                ),
+                field="ledger",
             ) from None
         self.display_url = parsed.render_as_string(hide_password=True)
         self.dialect = parsed.get_backend_name()
