@@ -25,6 +25,7 @@ _LAZY: dict[str, str] = {
     "AsyncSendoso": "sendoso._client",
     "AuthenticationError": "sendoso.errors",
     "BadRequestError": "sendoso.errors",
+    "Call": "sendoso.errors",
     "ConfigurationError": "sendoso.errors",
     "ConflictError": "sendoso.errors",
     "CostEstimate": "sendoso.models",
@@ -45,6 +46,7 @@ _LAZY: dict[str, str] = {
     "Param": "sendoso.errors",
     "InternalServerError": "sendoso.errors",
     "NotFoundError": "sendoso.errors",
+    "OverCapError": "sendoso.errors",
     "PermissionDeniedError": "sendoso.errors",
     "RateLimitError": "sendoso.errors",
     "ResponseParseError": "sendoso.errors",
@@ -84,12 +86,14 @@ if TYPE_CHECKING:
     from sendoso.errors import APITimeoutError as APITimeoutError
     from sendoso.errors import AuthenticationError as AuthenticationError
     from sendoso.errors import BadRequestError as BadRequestError
+    from sendoso.errors import Call as Call
     from sendoso.errors import ConfigurationError as ConfigurationError
     from sendoso.errors import ConflictError as ConflictError
     from sendoso.errors import FieldProblem as FieldProblem
     from sendoso.errors import InputError as InputError
     from sendoso.errors import InternalServerError as InternalServerError
     from sendoso.errors import NotFoundError as NotFoundError
+    from sendoso.errors import OverCapError as OverCapError
     from sendoso.errors import Param as Param
     from sendoso.errors import PermissionDeniedError as PermissionDeniedError
     from sendoso.errors import RateLimitError as RateLimitError

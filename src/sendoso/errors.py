@@ -3,6 +3,8 @@
 ``SendosoError``
 ├── ``ConfigurationError``        bad or missing settings; nothing was sent
 ├── ``InputError``                an input is unusable as a whole; ``.field``, ``.row``
+├── ``OverCapError``              a cost does not fit under a cap; ``.field``, ``.currency``,
+│                                 ``.limit``, ``.spent``, ``.needed``
 ├── ``ValidationError``           the request is invalid; ``.problems`` lists every one
 └── ``APIError``                  something happened talking to the API
     ├── ``APIConnectionError``    no usable answer (``APITimeoutError`` for timeouts)
@@ -22,16 +24,20 @@ The library speaks the library's vocabulary: the parameter an SDK user passes
 is in fields a program can act on: :class:`FieldProblem` and :class:`InputError` carry
 ``field`` (that parameter's name) and ``row``; errors a front end must react to differently
 are their own classes with their own fields (e.g. ``sendoso.batch.RunOptionsChangedError``
-carries ``run_id`` and ``changed``, the option fields that differ).
+carries ``run_id`` and ``changed``, the option fields that differ; :class:`OverCapError` the
+cap's parameter, currency, limit and amounts).
 
 A message that names a parameter or a next step is a :class:`Text`: a ``str`` (so ``str(exc)``
 and ``problem.message`` read as before, in the library's words) that also keeps its parts,
-where :class:`Param` marks a parameter and :class:`Step` an action the user can take next
-(``resume``, ``settle``, ...). A front end re-words the same parts with its own
+where :class:`Param` marks a parameter, :class:`Step` an action the user can take next
+(``resume``, ``settle``, ...) and :class:`Call` a call an agent can make next (one of the MCP
+server's tools, whose names the MCP desk's refusals speak). A front end re-words the same
+parts with its own
 :class:`Wording`: the CLI's (``sendoso.cli._words``) spells ``Param("max_spend")`` as
-``--max-spend`` and ``Step("resume")`` as ``sendoso batch resume``; the MCP server's spells
-them as tool arguments and tool calls. So each front end keeps one table of its words and
-never edits the library's sentences. A text kept for later (a ledger row's error, shown by
+``--max-spend`` and ``Step("resume")`` as ``sendoso batch resume``; the MCP server's
+(``sendoso.mcp._server``) spells a setting as the server's flag and a step as the command the
+person running the server runs. So each front end keeps one table of its words and never
+edits the library's sentences. A text kept for later (a ledger row's error, shown by
 ``batch show`` and the report) is stored with :meth:`Text.stored` and read back with
 :meth:`Text.from_stored`, so that it is still worded by whoever shows it.
 """
@@ -41,6 +47,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol
 
 __all__ = [
@@ -51,12 +58,14 @@ __all__ = [
     "AmbiguousSendError",
     "AuthenticationError",
     "BadRequestError",
+    "Call",
     "ConfigurationError",
     "ConflictError",
     "FieldProblem",
     "InputError",
     "InternalServerError",
     "NotFoundError",
+    "OverCapError",
     "Param",
     "PermissionDeniedError",
     "RateLimitError",
@@ -89,6 +98,21 @@ class Step:
     args: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Call:
+    """A call an agent can make next, named in a message: ``Call("get_send_status",
+    (("request_id", "'r1'"),))`` (each argument's value as the message shows it). The MCP
+    server words it as its tool of that name; the library as the :class:`SendDesk` method
+    behind that tool; a front end with no ``call`` in its :class:`Wording` as the tool."""
+
+    tool: str
+    args: tuple[tuple[str, str], ...] = ()
+
+    def as_tool(self) -> str:
+        """``get_send_status request_id='r1'``: the tool, then each argument."""
+        return " ".join((self.tool, *(f"{name}={value}" for name, value in self.args)))
+
+
 class Wording(Protocol):
     """How a front end spells the parameters and steps a :class:`Text` names."""
 
@@ -105,8 +129,19 @@ _LIBRARY_STEPS = {
     "show": "`Ledger.row(run_id, row)`",
     "runs": "`Ledger.runs()`",
     "approvals": "`Ledger.approvals()`",
-    "approve": "`Ledger.approve(approval_id)`",
+    "approve": "`SendDesk.approve(approval_id)`",
     "front_end": "the {0} front end",
+}
+
+
+# The SendDesk method behind each MCP tool a message names.
+_LIBRARY_CALLS = {
+    "list_gifts": "SendDesk.list_gifts",
+    "estimate_cost": "SendDesk.estimate",
+    "validate_recipient": "SendDesk.check",
+    "send_gift": "SendDesk.send",
+    "get_send_status": "SendDesk.status",
+    "list_sends": "SendDesk.list_sends",
 }
 
 
@@ -118,11 +153,17 @@ class _LibraryWording:
         template = _LIBRARY_STEPS.get(action)
         return template.format(*args) if template else " ".join((action, *args))
 
+    def call(self, tool: str, args: tuple[tuple[str, str], ...]) -> str:
+        method = _LIBRARY_CALLS.get(tool)
+        if method is None:
+            return Call(tool, args).as_tool()
+        return f"`{method}({', '.join(f'{name}={value}' for name, value in args)})`"
+
 
 #: The library's own words: a parameter is its name, a step the call that does it.
 library_wording: Wording = _LibraryWording()
 
-Part = str | Param | Step
+Part = str | Param | Step | Call
 
 
 def _word(part: Part, wording: Wording) -> str:
@@ -130,6 +171,10 @@ def _word(part: Part, wording: Wording) -> str:
         return wording.param(part.name)
     if isinstance(part, Step):
         return wording.step(part.action, part.args)
+    if isinstance(part, Call):
+        # Optional in a Wording: a front end without tools shows the tool as an agent calls it.
+        call = getattr(wording, "call", None)
+        return str(call(part.tool, part.args)) if call is not None else part.as_tool()
     return part
 
 
@@ -138,6 +183,8 @@ def _encoded(part: Part) -> str | dict[str, Any]:
         return {"param": part.name}
     if isinstance(part, Step):
         return {"step": part.action, "args": list(part.args)}
+    if isinstance(part, Call):
+        return {"call": part.tool, "args": [list(arg) for arg in part.args]}
     return part
 
 
@@ -188,6 +235,8 @@ class Text(str):
                 parts.append(item)
             elif "param" in item:
                 parts.append(Param(item["param"]))
+            elif "call" in item:
+                parts.append(Call(item["call"], tuple((k, v) for k, v in item["args"])))
             else:
                 parts.append(Step(item["step"], tuple(item["args"])))
         return cls(*parts)
@@ -246,6 +295,41 @@ class InputError(SendosoError):
         super().__init__(message)
         self.field = field
         self.row = row
+
+
+class OverCapError(SendosoError):
+    """A cost does not fit under a spending cap, so it was not planned, sent or admitted.
+
+    ``field``: the parameter that sets the cap (``max_spend``; the MCP guardrails'
+    ``max_price``, ``daily_cap``, ``total_cap``). ``currency``: the currency it does not fit
+    in, ``None`` when the cost has no upper bound (it ships, and no shipping rate is
+    published). ``limit``: the cap in that currency, ``None`` when none is set in it
+    (currencies are never converted). ``spent``: what already counts against the cap (spent,
+    in flight or reserved); ``needed``: the high end of this cost, ``None`` if unbounded.
+    The message names ``field`` as a :class:`Param`, so each front end words it."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        currency: str | None,
+        limit: Decimal | None,
+        spent: Decimal = Decimal(0),
+        needed: Decimal | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.currency = currency
+        self.limit = limit
+        self.spent = spent
+        self.needed = needed
+
+    @property
+    def left(self) -> Decimal | None:
+        """What the cap still holds in ``currency`` (never below 0); ``None`` with no cap."""
+        return None if self.limit is None else max(self.limit - self.spent, Decimal(0))
 
 
 class ValidationError(SendosoError):

@@ -19,7 +19,7 @@ from sendoso.batch._engine import BatchSpec, check_host, dry_run, prepare_run
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows, send_key_for
 from sendoso.batch._sources import Source, SourceRow
 from sendoso.batch._template import MessageTemplate, TemplateError
-from sendoso.errors import ValidationError
+from sendoso.errors import OverCapError, Param, Text, ValidationError
 from sendoso.ledger import (
     Ledger,
     LedgerError,
@@ -566,7 +566,7 @@ def test_rows_beyond_the_budget_are_skipped_and_cheaper_ones_still_fit(
     assert skipped.skip_kind == "budget"
     assert skipped.send_key is None
     assert skipped.error == (
-        "over --max-spend: it needs up to 50.00 USD and 21.50 of the 100.00 USD budget is left"
+        "over max_spend: it needs up to 50.00 USD and 21.50 of the 100.00 USD budget is left"
         " (row 4)"
     )
 
@@ -623,10 +623,62 @@ def test_a_gift_in_a_currency_without_a_cap_does_not_fit(
     )
     _, rows = plan(path, catalog, budget=Budget.parse(["1000"]))
     assert rows[2].skip_kind == "budget"
-    assert "costs GBP and --max-spend sets no GBP cap" in (rows[2].error or "")
+    assert "costs GBP and max_spend sets no GBP cap" in (rows[2].error or "")
     assert rows[3].state is S.PLANNED
     _, rows = plan(path, catalog, budget=Budget.parse(["1000", "25 GBP"]))
     assert rows[2].state is S.PLANNED
+
+
+def test_a_row_over_the_budget_is_an_over_cap_error_with_its_figures() -> None:
+    """Budget.reserve says why a row does not fit as an OverCapError: the cap's parameter,
+    the currency, the limit, what is reserved already and what the row needs."""
+    budget = Budget.parse(["100"])
+    assert budget.reserve({"USD": (Decimal("60"), Decimal("68.50"))}, shipping_known=True) is None
+    over = budget.reserve({"USD": (Decimal("50"), Decimal("50"))}, shipping_known=True)
+    assert isinstance(over, OverCapError)
+    assert (over.field, over.currency, over.limit, over.spent, over.needed, over.left) == (
+        "max_spend",
+        "USD",
+        Decimal("100"),
+        Decimal("68.50"),
+        Decimal("50"),
+        Decimal("31.50"),
+    )
+    pounds = budget.reserve({"GBP": (Decimal("5"), Decimal("5"))}, shipping_known=True)
+    assert pounds is not None
+    assert (pounds.currency, pounds.limit, pounds.left) == ("GBP", None, None)
+    unbounded = budget.reserve({"USD": (Decimal("1"), Decimal("1"))}, shipping_known=False)
+    assert unbounded is not None
+    assert (unbounded.currency, unbounded.needed) == (None, None)
+    assert budget.reserved == {"USD": Decimal("68.50")}  # nothing reserved for those
+
+
+def test_a_budget_s_errors_name_the_parameter_that_set_it() -> None:
+    with pytest.raises(ValidationError) as raised:
+        Budget.parse(["lots"], field="daily_cap")
+    assert [p.field for p in raised.value.problems] == ["daily_cap"]
+    assert str(raised.value).startswith("daily_cap 'lots' is not an amount")
+    over = Budget.parse(["1"], field="daily_cap").reserve(
+        {"USD": (Decimal("2"), Decimal("2"))}, shipping_known=True
+    )
+    assert over is not None
+    assert over.field == "daily_cap"
+    assert Param("daily_cap") in Text(over.message).parts
+
+
+def test_a_stored_skip_reason_keeps_the_parameter_it_names(
+    tmp_path: Path, catalog: list[Gift]
+) -> None:
+    """A budget skip is stored with max_spend as a parameter, so whoever shows the row (the
+    CLI, a report) words it its own way."""
+    path = write_csv(
+        tmp_path / "in.csv", [person(1, gift_id=AMAZON_UK_25, **NO_ADDRESS), person(2)]
+    )
+    _, rows = plan(path, catalog, budget=Budget.parse(["1000"]))
+    error = rows[2].error
+    assert isinstance(error, Text)
+    assert Param("max_spend") in error.parts
+    assert error == "over max_spend: it costs GBP and max_spend sets no GBP cap (row 2)"
 
 
 def test_a_gift_priced_in_two_currencies_needs_both_caps(
@@ -925,7 +977,7 @@ def test_recipients_sent_the_same_gift_by_an_earlier_run_are_skipped(
     assert summary.skipped == {"duplicate": 1}
     assert rows[2].error is not None
     assert "in run earlier" in rows[2].error
-    assert "--allow-resend" in rows[2].error
+    assert "allow_resend sends it again" in rows[2].error
     resend, _ = plan(path, catalog, history=history, base_url=BASE_URL, allow_resend=True)
     assert resend.planned == 2
     elsewhere, _ = plan(path, catalog, history=history, base_url="https://api.sendoso.com")

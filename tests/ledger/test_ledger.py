@@ -288,7 +288,7 @@ def test_a_row_conflict_while_planning_is_not_reported_as_a_taken_run_id(ledger:
 def test_an_unknown_run_is_a_ledger_error(ledger: Ledger) -> None:
     """require_run names the missing run and how to list the ones there are."""
     assert ledger.run("missing") is None
-    with pytest.raises(LedgerError, match=r"no run 'missing'.*batch runs"):
+    with pytest.raises(LedgerError, match=r"no run 'missing'.*Ledger\.runs\(\)"):
         ledger.require_run("missing")
 
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from tests.conftest import Sandbox
 from tests.mcp._support import ADA, EGIFT
 
+from sendoso.errors import Call, Param, Text
 from sendoso.ledger import ApprovalState, Ledger
 from sendoso.mcp import Guardrails, Refusal, SendDesk, SendView
 
@@ -90,4 +91,45 @@ async def test_a_ledger_busy_for_a_moment_does_not_fail_a_send(
             blocker.close()
         assert busy
         assert view.send_id is not None
+    assert len(sandbox.sends()) == 1
+
+
+async def test_a_cap_s_refusal_carries_the_cap_and_the_next_step(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """Over the daily cap: the Refusal carries the OverCapError with its figures; a send the
+    server will not make names what the person running it must set, as a parameter."""
+    rails = Guardrails(allow_send=True, daily_cap={"USD": Decimal("40")})
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        async with sandbox.async_client() as client:
+            desk = SendDesk(client, ledger, rails)
+            sent = await desk.send(request_id="one", gift_id=EGIFT, recipient=ADA, message="Hi")
+            assert sent.send_id is not None
+            with pytest.raises(Refusal) as refused:
+                await desk.send(
+                    request_id="two",
+                    gift_id=EGIFT,
+                    recipient={**ADA, "email": "grace@example.com"},
+                    message="Hi",
+                )
+            over = refused.value.over_cap
+            assert over is not None
+            assert (over.field, over.currency, over.limit) == ("daily_cap", "USD", Decimal("40"))
+            assert over.limit is not None
+            assert over.spent + (over.needed or 0) > over.limit
+            assert str(refused.value) == over.message
+
+            off = SendDesk(client, ledger, Guardrails())
+            with pytest.raises(Refusal) as stopped:
+                await off.send(
+                    request_id="three",
+                    gift_id=EGIFT,
+                    recipient={**ADA, "email": "kat@example.com"},
+                    message="Hi",
+                )
+            assert "live sending is off" in str(stopped.value)
+            assert Param("allow_send") in Text(stopped.value.message).parts
+            with pytest.raises(Refusal) as unknown:
+                await desk.status(request_id="nope")
+            assert unknown.value.next_steps == (Call("list_sends"),)
     assert len(sandbox.sends()) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sendoso.errors import ConfigurationError
+from sendoso.errors import Call, ConfigurationError, Param, Step, Text
 from sendoso.mcp import ENV_NAMES, Guardrails, load_guardrails
 from sendoso.models import Gift
 from sendoso.pricing import estimate_cost
@@ -54,9 +54,9 @@ def test_flags_outrank_the_environment_which_outranks_the_file(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("flags", "environ", "message"),
     [
-        ({"daily_cap": ["lots"]}, {}, "--daily-cap 'lots' is not an amount"),
+        ({"daily_cap": ["lots"]}, {}, "daily_cap 'lots' is not an amount"),
         ({}, {"SENDOSO_MCP_ALLOW_SEND": "maybe"}, "SENDOSO_MCP_ALLOW_SEND must be true or false"),
-        ({"max_price": ["-5"]}, {}, "--max-price must be 0 or more"),
+        ({"max_price": ["-5"]}, {}, "max_price must be 0 or more"),
     ],
 )
 def test_a_bad_setting_is_refused_naming_it(
@@ -116,6 +116,112 @@ def test_spend_caps_count_what_is_spent_or_in_flight() -> None:
     )
     assert rails.spend_refusal(needs, today={}, total={"USD": (D("0"), D("1880"))}) is None
     assert rails.spend_refusal(needs, today={}, total={}) is None
+
+
+def test_a_cap_that_refuses_is_a_typed_error_with_its_figures() -> None:
+    """Behind each cap's refusal text is an OverCapError carrying the cap (its guardrail's
+    name), the currency, the limit and the amounts."""
+    rails = Guardrails(max_price={"USD": D("40")}, daily_cap={"USD": D("500")})
+    estimate = estimate_cost(EGIFT)
+    price = rails.gift_over_cap(EGIFT, estimate)
+    assert price is not None
+    assert (price.field, price.currency, price.limit, price.needed) == (
+        "max_price",
+        "USD",
+        D("40"),
+        D("50"),
+    )
+    assert price.message == rails.gift_refusal(EGIFT, estimate)
+    spend = rails.spend_excess(
+        {"USD": (D("100"), D("120"))}, today={"USD": (D("400"), D("412"))}, total={}
+    )
+    assert spend is not None
+    assert (spend.field, spend.limit, spend.spent, spend.needed, spend.left) == (
+        "daily_cap",
+        D("500"),
+        D("412"),
+        D("120"),
+        D("88"),
+    )
+    # Refused by the allow-list, not by a cap: no cap error.
+    listed = Guardrails(max_price={"USD": D("40")}, allow_categories=frozenset({"physical"}))
+    assert listed.gift_refusal(EGIFT, estimate)
+    assert listed.gift_over_cap(EGIFT, estimate) is None
+
+
+def test_the_server_words_settings_as_its_flags_and_steps_as_the_operator_s_commands() -> None:
+    """The library's text names a setting and a step; the MCP server words them for the
+    person running it, the CLI's way."""
+    from sendoso.mcp._server import SERVER_WORDING
+
+    message = Text(
+        "restart it with ", Param("allow_send"), "; settle it (", Step("settle", ("m1", "4")), ")"
+    )
+    assert "--" not in message
+    assert message.worded(SERVER_WORDING) == (
+        "restart it with --allow-send; settle it "
+        "(`sendoso batch settle m1 4 --sent SEND_ID` or `--not-sent`)"
+    )
+    assert Text(Step("approve", ("apr_1",))).worded(SERVER_WORDING) == (
+        "`sendoso approvals approve apr_1`"
+    )
+
+
+def test_a_call_reads_as_the_desk_s_method_and_as_the_server_s_tool() -> None:
+    """The desk names the tool an agent calls next; the server words it as that tool, the
+    library as the SendDesk method behind it, and a stored text keeps it."""
+    from sendoso.mcp._server import SERVER_WORDING
+
+    message = Text(
+        "check it with ", Call("get_send_status", (("request_id", "'r1'"),)), " in a while"
+    )
+    assert (
+        message.worded(SERVER_WORDING) == "check it with get_send_status request_id='r1' in a while"
+    )
+    assert message == "check it with `SendDesk.status(request_id='r1')` in a while"
+    back = Text.from_stored(message.stored())
+    assert isinstance(back, Text)
+    assert back.parts == message.parts
+
+
+def test_every_tool_the_library_names_is_one_the_server_has() -> None:
+    """A Call names a tool by its name on the server: a renamed tool must not leave the
+    refusals naming the old one."""
+    import ast
+
+    src = Path(__file__).resolve().parents[2] / "src" / "sendoso"
+    named: set[str] = set()
+    for path in src.rglob("*.py"):
+        module = ast.parse(path.read_text(encoding="utf-8"))
+        if not any(  # sendoso._http has a Call of its own
+            isinstance(node, ast.ImportFrom)
+            and node.module == "sendoso.errors"
+            and any(alias.name == "Call" for alias in node.names)
+            for node in ast.walk(module)
+        ):
+            continue
+        for node in ast.walk(module):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "Call"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                named.add(str(node.args[0].value))
+    server = ast.parse((src / "mcp" / "_server.py").read_text(encoding="utf-8"))
+    tools = {
+        node.name
+        for node in ast.walk(server)
+        if isinstance(node, ast.AsyncFunctionDef)
+        and any(
+            isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute) and d.func.attr == "tool"
+            for d in node.decorator_list
+        )
+    }
+    assert len(tools) == 6
+    assert named, "no Call found: the scan is broken"
+    assert sorted(named - tools) == []
 
 
 def test_the_cli_and_the_desk_do_not_import_the_mcp_sdk() -> None:

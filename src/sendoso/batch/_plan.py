@@ -30,7 +30,7 @@ import pycountry
 
 from sendoso.batch._sources import SourceRow
 from sendoso.batch._template import MessageTemplate
-from sendoso.errors import FieldProblem, ValidationError
+from sendoso.errors import FieldProblem, OverCapError, Param, Text, ValidationError
 from sendoso.ledger import (
     PlannedRow,
     PlanWriter,
@@ -67,19 +67,27 @@ class RecipientHistory(Protocol):
 
 
 class Budget:
-    """Spending caps, one per currency (``--max-spend 5000`` or ``--max-spend "4000 GBP"``).
+    """Spending caps, one per currency (``max_spend=["5000"]`` or ``["4000 GBP"]``).
 
     A row fits when, for every currency its estimate involves, that currency has a cap and
     the high end still fits under it. There is no conversion between currencies: a row
-    priced in a currency with no cap does not fit.
+    priced in a currency with no cap does not fit. ``field`` is the parameter that set the
+    caps, which its errors name.
     """
 
-    def __init__(self, caps: Mapping[str, Decimal]) -> None:
+    def __init__(self, caps: Mapping[str, Decimal], *, field: str = "max_spend") -> None:
         self.caps = {cur.upper(): Decimal(cap) for cur, cap in caps.items()}
         self.reserved: dict[str, Decimal] = dict.fromkeys(self.caps, Decimal(0))
+        self.field = field
 
     @classmethod
-    def parse(cls, values: Iterable[str]) -> Budget:
+    def parse(cls, values: Iterable[str], *, field: str = "max_spend") -> Budget:
+        """Caps from amounts such as ``"5000"``, ``"$5,000.00"`` or ``"4000 GBP"`` (US dollars
+        when no currency is given); a :class:`ValidationError` on ``field`` otherwise."""
+
+        def invalid(*message: str | Param) -> ValidationError:
+            return ValidationError([FieldProblem(field, "invalid", Text(*message))])
+
         caps: dict[str, Decimal] = {}
         for value in values:
             match = _AMOUNT.fullmatch(value)
@@ -89,46 +97,48 @@ class Budget:
                 with contextlib.suppress(InvalidOperation):
                     cap = Decimal(match["amount"].replace(",", ""))
             if cap is None:
-                raise ValidationError(
-                    [
-                        FieldProblem(
-                            "max_spend",
-                            "invalid",
-                            f"--max-spend {value!r} is not an amount; e.g. 5000 or '4000 GBP'",
-                        )
-                    ]
-                )
+                raise invalid(Param(field), f" {value!r} is not an amount; e.g. 5000 or '4000 GBP'")
             if not cap.is_finite() or cap < 0:
-                raise ValidationError(
-                    [FieldProblem("max_spend", "invalid", "--max-spend must be 0 or more")]
-                )
+                raise invalid(Param(field), " must be 0 or more")
             if currency in caps:
-                raise ValidationError(
-                    [FieldProblem("max_spend", "invalid", f"--max-spend gives {currency} twice")]
-                )
+                raise invalid(Param(field), f" gives {currency} twice")
             caps[currency] = cap
-        return cls(caps)
+        return cls(caps, field=field)
 
     def as_options(self) -> dict[str, str]:
         return {cur: str(cap) for cur, cap in self.caps.items()}
 
-    def reserve(self, totals: Totals, *, shipping_known: bool) -> str | None:
+    def reserve(self, totals: Totals, *, shipping_known: bool) -> OverCapError | None:
         """Reserve a row's high end; returns why it does not fit (nothing reserved)."""
         if not shipping_known:
-            return "its shipping rate is not published, so its cost has no upper bound"
+            return self._over(
+                "its shipping rate is not published, so its cost has no upper bound",
+                currency=None,
+                limit=None,
+            )
         excess = over_cap(totals, self.caps, self.reserved)
         if excess is not None:
-            currency, high = excess.currency, excess.needed
-            if excess.cap is None:
-                return f"it costs {currency} and --max-spend sets no {currency} cap"
-            left = excess.cap - excess.used
-            return (
+            currency, high, cap = excess.currency, excess.needed, excess.cap
+            facts = {"currency": currency, "limit": cap, "spent": excess.used, "needed": high}
+            if cap is None:
+                return self._over(
+                    f"it costs {currency} and ",
+                    Param(self.field),
+                    f" sets no {currency} cap",
+                    **facts,
+                )
+            left = cap - excess.used
+            return self._over(
                 f"it needs up to {high:.2f} {currency} and {left:.2f} of the "
-                f"{excess.cap:.2f} {currency} budget is left"
+                f"{cap:.2f} {currency} budget is left",
+                **facts,
             )
         for currency, (_, high) in totals.items():
             self.reserved[currency] += high
         return None
+
+    def _over(self, *why: str | Param, **facts: Any) -> OverCapError:
+        return OverCapError(Text("over ", Param(self.field), ": ", *why), field=self.field, **facts)
 
 
 @dataclass
@@ -230,8 +240,8 @@ def _request_fields(row: SourceRow, options: PlanOptions) -> dict[str, Any]:
     return fields
 
 
-def _problems_text(problems: Sequence[FieldProblem], number: int) -> str:
-    return "; ".join(f"{p.message} (row {number})" for p in problems)
+def _problems_text(problems: Sequence[FieldProblem], number: int) -> Text:
+    return Text.joining("; ", (Text(p.message, f" (row {number})") for p in problems))
 
 
 @dataclass(slots=True)
@@ -329,6 +339,7 @@ def _well_formed(address: Mapping[str, Any]) -> bool:
 
 
 def _skip(row: PlannedRow, kind: SkipKind, reason: str) -> PlannedRow:
+    # A Text reason keeps the parameters it names when stored, for the front end to word.
     return PlannedRow(
         number=row.number,
         state=RowState.SKIPPED,
@@ -337,7 +348,7 @@ def _skip(row: PlannedRow, kind: SkipKind, reason: str) -> PlannedRow:
         gift_id=row.gift_id,
         estimate=row.estimate,
         skip_kind=kind.value,
-        error=f"{reason} (row {row.number})",
+        error=Text(reason, f" (row {row.number})"),
     )
 
 
@@ -458,8 +469,12 @@ def _decide(
         return _skip(
             planned,
             SkipKind.DUPLICATE,
-            f"{planned.recipient} already got {planned.gift_id} in run {other_run} "
-            f"(row {other_row}); --allow-resend sends it again",
+            Text(
+                f"{planned.recipient} already got {planned.gift_id} in run {other_run} "
+                f"(row {other_row}); ",
+                Param("allow_resend"),
+                " sends it again",
+            ),
         )
     if planned.recipient in recent:
         return _skip(
@@ -468,8 +483,8 @@ def _decide(
             f"{planned.recipient} was sent a gift in the last {options.cooldown_days:g} days",
         )
     if options.budget is not None:
-        why = options.budget.reserve(planned.estimate or {}, shipping_known=item.shipping_known)
-        if why is not None:
-            return _skip(planned, SkipKind.BUDGET, f"over --max-spend: {why}")
+        over = options.budget.reserve(planned.estimate or {}, shipping_known=item.shipping_known)
+        if over is not None:
+            return _skip(planned, SkipKind.BUDGET, over.message)
     first_row[key] = planned.number
     return planned

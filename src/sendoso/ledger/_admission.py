@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sendoso.ledger._history import SPENDING, recently_gifted_in, sent_elsewhere_in
-from sendoso.ledger._records import PlannedRow, Totals, add_totals, dump_totals
+from sendoso.ledger._records import PlannedRow, Totals, add_totals, dump_totals, stored_error
 from sendoso.ledger._schema import PAGE, ROWS, RUNS, utc_now
 from sendoso.ledger._states import RowState
 
@@ -73,7 +73,7 @@ class PlanWriter:
                     "dedupe_key": row.dedupe_key,
                     "request": json.dumps(row.request) if row.request is not None else None,
                     "estimate": dump_totals(row.estimate),
-                    "error": row.error,
+                    "error": stored_error(row.error),
                     "attempts": 0,
                     "updated_at": now,
                 }

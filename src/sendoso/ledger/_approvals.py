@@ -8,6 +8,7 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from sendoso.errors import Step, Text
 from sendoso.ledger._errors import LedgerError
 from sendoso.ledger._records import Approval, ApprovalState, approval_from, dump_totals
 from sendoso.ledger._schema import APPROVALS, utc_now
@@ -91,8 +92,11 @@ class Approvals(Store):
         current = self.approval(approval_id)
         if current is None:
             raise LedgerError(
-                f"no approval {approval_id!r} in the ledger {self.display_url}; "
-                "`sendoso approvals list` lists them"
+                Text(
+                    f"no approval {approval_id!r} in the ledger {self.display_url}; ",
+                    Step("approvals"),
+                    " lists them",
+                )
             )
         if result.rowcount != 1:
             raise LedgerError(f"approval {approval_id} is already {current.state.value}")

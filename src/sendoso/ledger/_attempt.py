@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from sqlalchemy.exc import SQLAlchemyError
 
-from sendoso.errors import SendosoError
+from sendoso.errors import SendosoError, Step, Text
 from sendoso.ledger._calls import LedgerCalls
 from sendoso.ledger._records import LedgerRow
 from sendoso.ledger._states import Outcome, RowState, Verdict, outcome_of
@@ -39,11 +39,10 @@ if TYPE_CHECKING:
 __all__ = ["AttemptResult", "AttemptRules", "SendAttempt", "settle_hint"]
 
 
-def settle_hint(run_id: str, number: int) -> str:
-    return (
-        f"check it in Sendoso, then `sendoso batch settle {run_id} {number} --sent SEND_ID` "
-        "or `--not-sent`"
-    )
+def settle_hint(run_id: str, number: int) -> Text:
+    """What a person does about a row whose outcome is unknown; stored with the row's error,
+    so that whoever shows it words the settle step (the CLI: its ``batch settle`` command)."""
+    return Text("check it in Sendoso, then ", Step("settle", (run_id, str(number))))
 
 
 @dataclass(frozen=True)
@@ -154,8 +153,10 @@ class SendAttempt:
                 row,
                 RowState.UNKNOWN,
                 owner=self.owner,
-                error="a previous attempt was interrupted and may have been sent; "
-                + settle_hint(row.run_id, row.number),
+                error=Text(
+                    "a previous attempt was interrupted and may have been sent; ",
+                    settle_hint(row.run_id, row.number),
+                ),
             )
             return AttemptResult(state=RowState.UNKNOWN if moved else None)
         with anyio.CancelScope(shield=True):
@@ -228,7 +229,7 @@ class SendAttempt:
         elif outcome is Outcome.UNKNOWN:
             state = RowState.UNKNOWN
             moved = await self._move(
-                row, state, error=f"{verdict.error}; {settle_hint(run_id, number)}"
+                row, state, error=Text(verdict.error, "; ", settle_hint(run_id, number))
             )
         elif outcome is Outcome.RETRY:
             # May have been taken, by a server that deduplicates: the same key later.

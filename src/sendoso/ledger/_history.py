@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from sendoso.errors import Param, Text
 from sendoso.ledger._schema import PAGE, ROWS, RUNS
 from sendoso.ledger._states import RowState
 
@@ -58,10 +59,11 @@ def sent_elsewhere_in(
     return found
 
 
-def resent_reason(recipient: str, other: tuple[str, int], number: int) -> str:
-    return (
-        f"{recipient} already got this gift in run {other[0]} (row {other[1]}); "
-        f"--allow-resend sends it again (row {number})"
+def resent_reason(recipient: str, other: tuple[str, int], number: int) -> Text:
+    return Text(
+        f"{recipient} already got this gift in run {other[0]} (row {other[1]}); ",
+        Param("allow_resend"),
+        f" sends it again (row {number})",
     )
 
 

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from sendoso.errors import Param, Step, Text
 from sendoso.ledger._admission import PlanWriter
 from sendoso.ledger._approvals import Approvals
 from sendoso.ledger._errors import LedgerError, RunExistsError
@@ -59,8 +60,12 @@ class Ledger(Rows, Leases, Approvals):
             parsed = sa.make_url(self.url)
         except sa.exc.ArgumentError:
             raise LedgerError(
-                f"--ledger {self.url!r} is not a database URL; use sqlite:///PATH or "
-                "postgresql+psycopg://USER@HOST/DB"
+                Text(
+                    Param("ledger"),
+                    f" {self.url!r} is not a database URL; use sqlite:///PATH or "
+                    "postgresql+psycopg://USER@HOST/DB",
+                ),
+                field="ledger",
             ) from None
         self.display_url = parsed.render_as_string(hide_password=True)
         self.dialect = parsed.get_backend_name()
@@ -208,8 +213,11 @@ class Ledger(Rows, Leases, Approvals):
         run = self.run(run_id)
         if run is None:
             raise LedgerError(
-                f"no run {run_id!r} in the ledger {self.display_url}; "
-                "`sendoso batch runs` lists them"
+                Text(
+                    f"no run {run_id!r} in the ledger {self.display_url}; ",
+                    Step("runs"),
+                    " lists them",
+                )
             )
         return run
 

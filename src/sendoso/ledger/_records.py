@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sendoso.errors import Text
 from sendoso.ledger._states import RowState
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "load_totals",
     "row_from",
     "run_from",
+    "stored_error",
 ]
 
 #: An estimate or a sum of them: (low, high) per currency.
@@ -152,6 +154,13 @@ def load_totals(text: str | None) -> Totals | None:
     return {cur: (Decimal(low), Decimal(high)) for cur, (low, high) in json.loads(text).items()}
 
 
+def stored_error(error: str | None) -> str | None:
+    """A row's error as the ledger stores it: a :class:`~sendoso.errors.Text` keeps its parts
+    (the parameters and next steps it names), so that whoever shows the row later words them
+    its own way; :func:`row_from` reads it back as a ``Text``."""
+    return error.stored() if isinstance(error, Text) else error
+
+
 def row_from(record: sa.Row[Any]) -> LedgerRow:
     m = record._mapping
     return LedgerRow(
@@ -169,7 +178,7 @@ def row_from(record: sa.Row[Any]) -> LedgerRow:
         send_id=m["send_id"],
         status=m["status"],
         status_at=m["status_at"],
-        error=m["error"],
+        error=None if m["error"] is None else Text.from_stored(m["error"]),
         attempts=m["attempts"],
         updated_at=m["updated_at"],
         submitted_at=m["submitted_at"],

@@ -25,6 +25,7 @@ from sendoso.ledger._records import (
     dump_totals,
     load_totals,
     row_from,
+    stored_error,
 )
 from sendoso.ledger._schema import APPROVALS, PAGE, ROWS, RUNS, LockId, db_clock, utc_now
 from sendoso.ledger._states import OPEN_STATES, TRANSITIONS, RowState
@@ -127,7 +128,7 @@ class Rows(Store):
         elif target is RowState.SUBMITTING:
             values["submitted_at"] = now
         if error is not None or target in (RowState.REJECTED, RowState.UNKNOWN):
-            values["error"] = error
+            values["error"] = stored_error(error)
         if target is RowState.PLANNED and error is None:
             values["error"] = None
         if skip_kind is not None:
@@ -200,7 +201,7 @@ class Rows(Store):
                 target = RowState.SKIPPED
                 values: dict[str, Any] = {
                     "skip_kind": skip[0],
-                    "error": skip[1],
+                    "error": stored_error(skip[1]),
                     "lease_owner": None,
                     "lease_expires": None,
                 }
@@ -241,7 +242,7 @@ class Rows(Store):
                 .values(
                     state=RowState.SKIPPED.value,
                     skip_kind="gift_gone",
-                    error=reason,
+                    error=stored_error(reason),
                     lease_owner=None,
                     lease_expires=None,
                     updated_at=utc_now(),
@@ -255,7 +256,7 @@ class Rows(Store):
         with self._engine.begin() as conn:
             values: dict[str, Any] = {"status": status, "status_at": utc_now()}
             if error is not None:
-                values["error"] = error
+                values["error"] = stored_error(error)
             conn.execute(
                 ROWS.update()
                 .where(

@@ -13,7 +13,11 @@ host whose source is ``mcp``, by the batch engine's rules:
 - the guardrails' caps, cool-down and duplicate check are decided in the transaction that
   adds the row, counting sends in flight.
 
-Refusals raise :class:`Refusal`, whose text tells the agent what to do next.
+Refusals raise :class:`Refusal`, whose text tells the agent what to do next. The text names
+the tools an agent calls next, the server's settings and the commands of the person running
+it as :class:`~sendoso.errors.Call`, :class:`~sendoso.errors.Param` and
+:class:`~sendoso.errors.Step` parts, which the MCP server (and ``sendoso approvals``) word
+their own way; ``str()`` of one is the library's wording.
 """
 
 from __future__ import annotations
@@ -32,7 +36,16 @@ from sqlalchemy.exc import IntegrityError
 
 from sendoso import AsyncSendoso
 from sendoso.batch import check_host
-from sendoso.errors import FieldProblem, SendosoError, ValidationError
+from sendoso.errors import (
+    Call,
+    FieldProblem,
+    OverCapError,
+    Param,
+    SendosoError,
+    Step,
+    Text,
+    ValidationError,
+)
 from sendoso.filters import GiftFilters
 from sendoso.ledger import (
     Approval,
@@ -79,11 +92,22 @@ _CATALOG_TTL = 300.0
 class Refusal(SendosoError):
     """A tool call that could not do what was asked; the text says what to do next.
     ``outcome`` is ``unknown`` when the send may have happened (a person must settle it),
-    ``rejected`` when the API refused it, else ``refused`` (nothing was sent)."""
+    ``rejected`` when the API refused it, else ``refused`` (nothing was sent). ``over_cap``
+    is the cap that refused it, with its figures, when one did."""
 
-    def __init__(self, message: str, *, outcome: str = "refused") -> None:
+    def __init__(
+        self, message: str, *, outcome: str = "refused", over_cap: OverCapError | None = None
+    ) -> None:
         super().__init__(message)
+        self.message = message
         self.outcome = outcome
+        self.over_cap = over_cap
+
+    @property
+    def next_steps(self) -> tuple[Call | Step, ...]:
+        """What the text says to do next: the tools to call, the commands a person runs."""
+        parts = self.message.parts if isinstance(self.message, Text) else ()
+        return tuple(p for p in parts if isinstance(p, Call | Step))
 
 
 def mcp_run_id(base_url: str) -> str:
@@ -229,7 +253,7 @@ class SendDesk:
                 run_id=self.run_id,
                 base_url=self.base_url,
                 source=MCP_SOURCE,
-                options={"note": "sends made by agents through `sendoso mcp`"},
+                options={"note": "sends made by agents through the MCP server"},
             ),
         )
         check_host(info, self.base_url)
@@ -279,7 +303,11 @@ class SendDesk:
             if gift.id == gift_id:
                 return gift
         raise Refusal(
-            f"gift_id {gift_id!r} is not in the catalog; call list_gifts to see what is available"
+            Text(
+                f"gift_id {gift_id!r} is not in the catalog; call ",
+                Call("list_gifts"),
+                " to see what is available",
+            )
         )
 
     async def estimate(self, gift_id: str, country: str | None = None) -> GiftOffer:
@@ -287,7 +315,14 @@ class SendDesk:
         country = country.strip().upper() if country and country.strip() else None
         if country and not gift.available_in(country):
             problem = check_country(gift, country)
-            raise Refusal(f"{problem}; choose a gift available there (list_gifts country=...)")
+            raise Refusal(
+                Text(
+                    problem.message if problem is not None else "None",
+                    "; choose a gift available there (",
+                    Call("list_gifts", (("country", "..."),)),
+                    ")",
+                )
+            )
         return self._offer(gift, country)
 
     # Checking --------------------------------------------------------------------------
@@ -346,7 +381,7 @@ class SendDesk:
         try:
             await self._db(self.ledger.preview_admission, self.run_id, self._admit(checked, None))
         except Refusal as exc:
-            refusals.append(str(exc))
+            refusals.append(exc.message)
         return refusals
 
     # Sending ---------------------------------------------------------------------------
@@ -379,13 +414,13 @@ class SendDesk:
                     )
             if rails.daily_cap or rails.total_cap:
                 midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                refusal = rails.spend_refusal(
+                excess = rails.spend_excess(
                     totals,
                     today=ledger.spend(source=MCP_SOURCE, since=midnight),
                     total=ledger.spend(source=MCP_SOURCE),
                 )
-                if refusal:
-                    raise Refusal(refusal)
+                if excess is not None:
+                    raise Refusal(excess.message, over_cap=excess)
 
         return admit
 
@@ -432,17 +467,26 @@ class SendDesk:
         if seen is not None:
             return seen
         if checked.problems:
-            problems = "; ".join(p.message for p in checked.problems)
+            problems = Text.joining("; ", (p.message for p in checked.problems))
             raise Refusal(
-                f"nothing was sent: {problems}. Fix these (validate_recipient lists them) and "
-                "call send_gift again; the same request_id may be reused, as nothing was "
-                "recorded for it"
+                Text(
+                    "nothing was sent: ",
+                    problems,
+                    ". Fix these (",
+                    Call("validate_recipient"),
+                    " lists them) and call ",
+                    Call("send_gift"),
+                    " again; the same request_id may be reused, as nothing was recorded for it",
+                )
             )
         assert checked.gift is not None
         assert checked.estimate is not None
         refusal = self.guardrails.gift_refusal(checked.gift, checked.estimate)
         if refusal:
-            raise Refusal(f"refused, nothing was sent: {refusal}")
+            raise Refusal(
+                Text("refused, nothing was sent: ", refusal),
+                over_cap=self.guardrails.gift_over_cap(checked.gift, checked.estimate),
+            )
         admit = self._admit(checked, None)
         try:
             await self._db(self.ledger.preview_admission, self.run_id, admit)
@@ -454,10 +498,13 @@ class SendDesk:
             return seen
         if not self.guardrails.allow_send:
             raise Refusal(
-                "live sending is off on this server, nothing was sent (every check passed: "
-                f"{checked.gift.id} to {checked.request.email}, about "
-                f"{checked.estimate}). The person running it must restart it with "
-                "--allow-send; do not retry until then"
+                Text(
+                    "live sending is off on this server, nothing was sent (every check passed: "
+                    f"{checked.gift.id} to {checked.request.email}, about "
+                    f"{checked.estimate}). The person running it must restart it with ",
+                    Param("allow_send"),
+                    "; do not retry until then",
+                )
             )
         reason = self.guardrails.approval_reason(checked.estimate)
         if reason:
@@ -506,10 +553,13 @@ class SendDesk:
                 k for k in set(now) | set(before) if now.get(k) != before.get(k)
             ) or ["the request"]
             raise Refusal(
-                f"request_id {request_id!r} was already used for a different send (to "
-                f"{before.get('email')}, gift {before.get('gift_id')}; this call differs in "
-                f"{', '.join(differing)}). That send stands (get_send_status "
-                f"request_id={request_id!r}); use a new request_id for a new send"
+                Text(
+                    f"request_id {request_id!r} was already used for a different send (to "
+                    f"{before.get('email')}, gift {before.get('gift_id')}; this call differs "
+                    f"in {', '.join(differing)}). That send stands (",
+                    Call("get_send_status", (("request_id", repr(request_id)),)),
+                    "); use a new request_id for a new send",
+                )
             )
 
     async def _hold(self, checked: Checked, key: str, reason: str) -> SendView:
@@ -534,11 +584,13 @@ class SendDesk:
         view = view_of_approval(approval)
         view.replayed = replayed
         if approval.state is ApprovalState.PENDING:
-            view.detail = (
+            view.detail = Text(
                 f"waiting for a person's approval ({approval.reason}); nothing is sent until "
-                f"they run `sendoso approvals approve {approval.approval_id}`. Check later with "
-                f"get_send_status request_id={view.request_id!r}; do not send it again with "
-                "another request_id"
+                "they run ",
+                Step("approve", (approval.approval_id,)),
+                ". Check later with ",
+                Call("get_send_status", (("request_id", repr(view.request_id)),)),
+                "; do not send it again with another request_id",
             )
             return view
         if approval.state is ApprovalState.REJECTED:
@@ -566,15 +618,22 @@ class SendDesk:
                 current = await self._db(self.ledger.row, row.run_id, row.number)
                 if current is None or current.state in (RowState.PLANNED, RowState.SUBMITTING):
                     raise Refusal(
-                        "this request_id is being sent right now by another call; "
-                        "check it with get_send_status in a few seconds"
+                        Text(
+                            "this request_id is being sent right now by another call; "
+                            "check it with ",
+                            Call("get_send_status"),
+                            " in a few seconds",
+                        )
                     )
                 return await self._resume(current)
             if claimed.state is RowState.PLANNED and not self.guardrails.allow_send:
                 await self._db(self.ledger.release, row.run_id, row.number, owner)
                 raise Refusal(
-                    "this send was recorded but not sent, and live sending is now off on this "
-                    "server; the person running it must restart it with --allow-send"
+                    Text(
+                        "this send was recorded but not sent, and live sending is now off on "
+                        "this server; the person running it must restart it with ",
+                        Param("allow_send"),
+                    )
                 )
             return await self._attempt(claimed, owner, self.guardrails)
         view = self._final(row)
@@ -585,25 +644,35 @@ class SendDesk:
         """The view of a row no call is working on: a refusal unless it was sent."""
         if row.state is RowState.REJECTED:
             raise Refusal(
-                f"the API rejected this send ({row.error}); nothing was sent. This request_id "
-                "is final: fix the problem and use a new request_id",
+                Text(
+                    "the API rejected this send (",
+                    row.error or "None",
+                    "); nothing was sent. This request_id is final: fix the problem and use a "
+                    "new request_id",
+                ),
                 outcome="rejected",
             )
         if row.state is RowState.UNKNOWN:
             raise Refusal(
-                f"the outcome of this send is unknown ({row.error}); it may have been sent. "
-                "Do not send it again with another request_id: the person running this "
-                f"server must check Sendoso and settle it "
-                f"(`sendoso batch settle {row.run_id} {row.number} --sent SEND_ID` or "
-                "`--not-sent`), then retry this request_id",
+                Text(
+                    "the outcome of this send is unknown (",
+                    row.error or "None",
+                    "); it may have been sent. Do not send it again with another request_id: "
+                    "the person running this server must check Sendoso and settle it (",
+                    Step("settle", (row.run_id, str(row.number))),
+                    "), then retry this request_id",
+                ),
                 outcome="unknown",
             )
         if row.state is RowState.SKIPPED:
-            raise Refusal(f"refused, nothing was sent: {row.error}")
+            raise Refusal(Text("refused, nothing was sent: ", row.error or "None"))
         if row.state is not RowState.SUBMITTED:
             raise Refusal(
-                "this request_id is being sent by another call; check it with "
-                "get_send_status in a few seconds"
+                Text(
+                    "this request_id is being sent by another call; check it with ",
+                    Call("get_send_status"),
+                    " in a few seconds",
+                )
             )
         return view_of_row(row)
 
@@ -622,9 +691,12 @@ class SendDesk:
         error = result.verdict.error if result.verdict else ""
         if result.outcome is Outcome.RETRY:
             raise Refusal(
-                f"the API failed ({error}); the send may be in progress there. Call "
-                "send_gift again with the same request_id in a little while: the server "
-                "deduplicates it, so it cannot be sent twice"
+                Text(
+                    f"the API failed ({error}); the send may be in progress there. Call ",
+                    Call("send_gift"),
+                    " again with the same request_id in a little while: the server "
+                    "deduplicates it, so it cannot be sent twice",
+                )
             )
         if result.outcome is Outcome.STOP:
             raise Refusal(
@@ -633,8 +705,11 @@ class SendDesk:
             )
         if result.outcome is Outcome.NOT_SENT:
             raise Refusal(
-                f"not sent ({error}); call send_gift again with the same request_id "
-                "in a little while"
+                Text(
+                    f"not sent ({error}); call ",
+                    Call("send_gift"),
+                    " again with the same request_id in a little while",
+                )
             )
         assert result.row is not None
         if result.outcome is Outcome.SENT:
@@ -652,13 +727,16 @@ class SendDesk:
         cool-down against the ledger as it is now). A refusal leaves it pending."""
         approval = await self._db(self.ledger.approval, approval_id)
         if approval is None:
-            raise Refusal(f"no approval {approval_id!r}; `sendoso approvals list` lists them")
+            raise Refusal(Text(f"no approval {approval_id!r}; ", Step("approvals"), " lists them"))
         if approval.state is not ApprovalState.PENDING:
             raise Refusal(f"approval {approval_id} is already {approval.state.value}")
         if approval.run_id != self.run_id:
             raise Refusal(
-                f"approval {approval_id} is for another host; use the profile or --base-url "
-                f"it was requested on ({approval.context.get('base_url')})"
+                Text(
+                    f"approval {approval_id} is for another host; use the profile or ",
+                    Param("base_url"),
+                    f" it was requested on ({approval.context.get('base_url')})",
+                )
             )
         rails = Guardrails.from_dict(approval.context.get("guardrails") or {})
         request = SendRequest.model_validate(approval.request)
@@ -668,7 +746,10 @@ class SendDesk:
         checked = Checked(request, gift, estimate, [])
         refusal = rails.gift_refusal(gift, estimate)
         if refusal:
-            raise Refusal(f"not approved (it stays pending): {refusal}")
+            raise Refusal(
+                Text("not approved (it stays pending): ", refusal),
+                over_cap=rails.gift_over_cap(gift, estimate),
+            )
         owner = new_owner()
         row = PlannedRow(
             number=0,
@@ -697,7 +778,9 @@ class SendDesk:
             if current is not None and current.state is not ApprovalState.PENDING:
                 raise Refusal(f"approval {approval_id} is already {current.state.value}") from None
             if isinstance(exc, Refusal):
-                raise Refusal(f"not approved (it stays pending): {exc}") from None
+                raise Refusal(
+                    Text("not approved (it stays pending): ", exc.message), over_cap=exc.over_cap
+                ) from None
             raise
         return await self._attempt(added, owner, rails)
 
@@ -717,8 +800,11 @@ class SendDesk:
                 approval = await self._db(self.ledger.approval_for_key, key)
                 if approval is None:
                     raise Refusal(
-                        f"no send with request_id {request_id!r} was made by this server; "
-                        "list_sends shows what was"
+                        Text(
+                            f"no send with request_id {request_id!r} was made by this server; ",
+                            Call("list_sends"),
+                            " shows what was",
+                        )
                     )
                 return view_of_approval(approval)
         else:
@@ -726,8 +812,12 @@ class SendDesk:
             row = await self._db(self.ledger.row_by_send_id, self.run_id, send_id.strip())
             if row is None:
                 raise Refusal(
-                    f"send {send_id!r} was not made by this server; it only reports its own "
-                    "sends (list_sends shows them)"
+                    Text(
+                        f"send {send_id!r} was not made by this server; it only reports its "
+                        "own sends (",
+                        Call("list_sends"),
+                        " shows them)",
+                    )
                 )
         view = view_of_row(row)
         if row.state is RowState.SUBMITTED and row.send_id:

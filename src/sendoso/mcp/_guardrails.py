@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from sendoso.batch import Budget
-from sendoso.errors import ConfigurationError, ValidationError
+from sendoso.errors import Call, ConfigurationError, OverCapError, Param, Text, ValidationError
 from sendoso.models import CostEstimate, Gift
 from sendoso.pricing import over_cap
 
@@ -41,17 +41,6 @@ ENV_NAMES = {
     "cooldown_days": "SENDOSO_MCP_COOLDOWN_DAYS",
     "approval_above": "SENDOSO_MCP_APPROVAL_ABOVE",
     "allow_resend": "SENDOSO_MCP_ALLOW_RESEND",
-}
-_FLAGS = {
-    "allow_send": "--allow-send",
-    "max_price": "--max-price",
-    "daily_cap": "--daily-cap",
-    "total_cap": "--total-cap",
-    "allow_gifts": "--allow-gift",
-    "allow_categories": "--allow-category",
-    "cooldown_days": "--cooldown",
-    "approval_above": "--approval-above",
-    "allow_resend": "--allow-resend",
 }
 _AMOUNTS = ("max_price", "daily_cap", "total_cap", "approval_above")
 _LISTS = ("allow_gifts", "allow_categories")
@@ -149,38 +138,64 @@ class Guardrails:
 
     def gift_refusal(self, gift: Gift, estimate: CostEstimate) -> str | None:
         """Why this gift may not be sent at all (allow-list, price), or ``None``."""
-        if (self.allow_gifts or self.allow_categories) and not (
-            gift.id in self.allow_gifts or gift.category in self.allow_categories
-        ):
+        if not self._allowed(gift):
             allowed = sorted(self.allow_gifts) + [
                 f"category {c}" for c in sorted(self.allow_categories)
             ]
-            return (
+            return Text(
                 f"gift {gift.id} ({gift.category}) is not on this server's allow-list "
-                f"({', '.join(allowed)}); choose one of those (list_gifts shows which are allowed)"
+                f"({', '.join(allowed)}); choose one of those (",
+                Call("list_gifts"),
+                " shows which are allowed)",
             )
+        excess = self.price_excess(gift, estimate)
+        return None if excess is None else excess.message
+
+    def _allowed(self, gift: Gift) -> bool:
+        return not (self.allow_gifts or self.allow_categories) or (
+            gift.id in self.allow_gifts or gift.category in self.allow_categories
+        )
+
+    def gift_over_cap(self, gift: Gift, estimate: CostEstimate) -> OverCapError | None:
+        """The typed error behind :meth:`gift_refusal` when its refusal is the price cap."""
+        return self.price_excess(gift, estimate) if self._allowed(gift) else None
+
+    def price_excess(self, gift: Gift, estimate: CostEstimate) -> OverCapError | None:
+        """How one send of ``gift`` breaks ``max_price``, or ``None`` if it does not."""
         if not self.max_price:
             return None
         if not estimate.shipping_known:
-            return (
+            return OverCapError(
                 f"gift {gift.id} has no published shipping rate, so its cost has no upper "
                 f"bound and this server caps each send at {_caps_text(self.max_price)}; "
-                "choose another gift"
+                "choose another gift",
+                field="max_price",
+                currency=None,
+                limit=None,
             )
         excess = over_cap(estimate.totals(), self.max_price)
         if excess is None:
             return None
         currency, high = excess.currency, excess.needed
+        facts: dict[str, Any] = {"currency": currency, "limit": excess.cap, "needed": high}
         if excess.cap is None:
-            return (
+            return OverCapError(
                 f"gift {gift.id} costs {currency} and this server caps each send only in "
                 f"{', '.join(self.max_price)}; choose a gift priced in "
-                f"{', '.join(self.max_price)}"
+                f"{', '.join(self.max_price)}",
+                field="max_price",
+                **facts,
             )
-        return (
-            f"gift {gift.id} costs up to {_money(high, currency)} with fees and "
-            f"shipping, over this server's maximum of {_money(excess.cap, currency)} per "
-            f"send; choose a cheaper gift (list_gifts max_price=...)"
+        return OverCapError(
+            Text(
+                f"gift {gift.id} costs up to {_money(high, currency)} with fees and "
+                f"shipping, over this server's maximum of {_money(excess.cap, currency)} per "
+                "send; choose a cheaper gift (",
+                Call("list_gifts", (("max_price", "..."),)),
+                ")",
+            ),
+            field="max_price",
+            **facts,
         )
 
     def approval_reason(self, estimate: CostEstimate) -> str | None:
@@ -204,6 +219,14 @@ class Guardrails:
     def spend_refusal(self, estimate: Totals, *, today: Totals, total: Totals) -> str | None:
         """Why one more send of ``estimate`` would break the daily or the total cap, given
         what this server's sends already cost or may cost (in flight and unknown count)."""
+        excess = self.spend_excess(estimate, today=today, total=total)
+        return None if excess is None else excess.message
+
+    def spend_excess(
+        self, estimate: Totals, *, today: Totals, total: Totals
+    ) -> OverCapError | None:
+        """:meth:`spend_refusal` as a typed error: which cap (``daily_cap``, ``total_cap``),
+        the currency, the limit, what is spent or in flight, and what this send needs."""
         for name, caps, spent, when, later in (
             ("daily", self.daily_cap, today, "today (UTC)", "try again tomorrow (UTC)"),
             (
@@ -221,27 +244,34 @@ class Guardrails:
             if excess is None:
                 continue
             currency = excess.currency
+            facts: dict[str, Any] = {
+                "field": f"{name}_cap",
+                "currency": currency,
+                "limit": excess.cap,
+                "spent": excess.used,
+                "needed": excess.needed,
+            }
             if excess.cap is None:
-                return (
+                return OverCapError(
                     f"this send costs {currency} and the {name} cap is set only in "
-                    f"{', '.join(caps)}; choose a gift priced in {', '.join(caps)}"
+                    f"{', '.join(caps)}; choose a gift priced in {', '.join(caps)}",
+                    **facts,
                 )
             left = max(excess.cap - excess.used, Decimal(0))
-            return (
+            return OverCapError(
                 f"over the {name} cap of {_money(excess.cap, currency)}: {excess.used:.2f} "
                 f"spent or in flight {when}, this send needs up to {excess.needed:.2f}; "
-                f"{left:.2f} is left: choose a cheaper gift, or {later}"
+                f"{left:.2f} is left: choose a cheaper gift, or {later}",
+                **facts,
             )
         return None
 
 
 def _parse_amounts(name: str, values: Iterable[str]) -> dict[str, Decimal]:
     try:
-        return dict(Budget.parse(values).caps)
+        return dict(Budget.parse(values, field=name).caps)
     except ValidationError as exc:
-        # Budget speaks of --max-spend; say which guardrail it was.
-        text = "; ".join(p.message.replace("--max-spend", _FLAGS[name]) for p in exc.problems)
-        raise ConfigurationError(text) from None
+        raise ConfigurationError(Text.joining("; ", (p.message for p in exc.problems))) from None
 
 
 def _split(value: str) -> list[str]:
@@ -275,7 +305,7 @@ def _from_file(path: Path) -> dict[str, Any]:
     return {k: v for k, v in table.items() if k in ENV_NAMES}
 
 
-def _normalise(name: str, value: Any, where: str) -> Any:
+def _normalise(name: str, value: Any, where: str | Param) -> Any:
     """A raw setting (TOML value, environment text or flag value) as Guardrails holds it."""
     if name in _BOOLS:
         return _bool(name, value)
@@ -295,9 +325,9 @@ def _normalise(name: str, value: Any, where: str) -> Any:
     try:
         days = float(value)
     except (TypeError, ValueError):
-        raise ConfigurationError(f"{where}: cooldown_days must be a number of days") from None
+        raise ConfigurationError(Text(where, ": cooldown_days must be a number of days")) from None
     if days < 0:
-        raise ConfigurationError(f"{where}: cooldown_days must be 0 or more")
+        raise ConfigurationError(Text(where, ": cooldown_days must be 0 or more"))
     return days or None
 
 
@@ -329,5 +359,5 @@ def load_guardrails(
             raise TypeError(f"unknown guardrail {name!r}")
         if raw is None or raw == [] or raw is False:
             continue
-        values[name] = _normalise(name, raw, _FLAGS[name])
+        values[name] = _normalise(name, raw, Param(name))
     return replace(Guardrails(), **values)

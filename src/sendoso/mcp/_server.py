@@ -7,6 +7,13 @@ tool error (``isError``) whose text says what to do next; it never raises into t
 
 Served over stdio, or streamable HTTP bound to loopback only (with the SDK's DNS-rebinding
 protection: Host and Origin must be loopback too).
+
+The library's messages name the tools an agent calls next, the server's settings and the
+commands a person runs as parts of a :class:`~sendoso.errors.Text`; this module words them
+(:data:`SERVER_WORDING`): a call as this server's tool (``get_send_status
+request_id='r1'``), a setting as the server's flag, which the person running it sets, and a
+step as the command that person runs (the agent can do neither, and is told so by the
+sentence around it).
 """
 
 from __future__ import annotations
@@ -29,16 +36,76 @@ from sendoso._version import __version__
 from sendoso.errors import (
     APIError,
     AuthenticationError,
+    Call,
     ConfigurationError,
     PermissionDeniedError,
     SendosoError,
     ValidationError,
+    library_wording,
+    worded,
 )
 from sendoso.ledger import LedgerError, LedgerFailedError, describe_failure
 from sendoso.mcp._desk import GiftOffer, Refusal, SendDesk, SendView
 from sendoso.models import CostEstimate
 
-__all__ = ["build_server", "check_http_host", "serve_http", "serve_stdio"]
+__all__ = ["SERVER_WORDING", "build_server", "check_http_host", "serve_http", "serve_stdio"]
+
+# Words -----------------------------------------------------------------------------------
+
+#: Each guardrail (and setting) the desk names -> the `sendoso mcp` flag that sets it.
+_FLAGS = {
+    "allow_send": "--allow-send",
+    "max_price": "--max-price",
+    "daily_cap": "--daily-cap",
+    "total_cap": "--total-cap",
+    "allow_gifts": "--allow-gift",
+    "allow_categories": "--allow-category",
+    "cooldown_days": "--cooldown",
+    "approval_above": "--approval-above",
+    "allow_resend": "--allow-resend",
+    "base_url": "--base-url",
+    "ledger": "--ledger",
+}
+#: Each step the desk names for the person running the server -> their command.
+_COMMANDS = {
+    "approve": "sendoso approvals approve",
+    "approvals": "sendoso approvals list",
+    "runs": "sendoso batch runs",
+    "show": "sendoso batch show",
+    "resume": "sendoso batch resume",
+}
+
+
+class _ServerWording:
+    def param(self, name: str) -> str:
+        return _FLAGS.get(name, name)
+
+    def call(self, tool: str, args: tuple[tuple[str, str], ...]) -> str:
+        # The desk names the tools by the names they have here.
+        return Call(tool, args).as_tool()
+
+    def step(self, action: str, args: tuple[str, ...]) -> str:
+        if action == "settle" and len(args) >= 2:
+            return f"`sendoso batch settle {args[0]} {args[1]} --sent SEND_ID` or `--not-sent`"
+        if action == "front_end":
+            return "`" + " ".join(("sendoso", *args)) + "`"
+        command = _COMMANDS.get(action)
+        if command is None:
+            return library_wording.step(action, args)
+        return "`" + " ".join((command, *args)) + "`"
+
+
+#: How the MCP server words the library's messages (see the module's docstring).
+SERVER_WORDING = _ServerWording()
+
+
+def _say(message: object) -> str:
+    return worded(message, SERVER_WORDING)
+
+
+def _say_opt(message: object | None) -> str | None:
+    return None if message is None else _say(message)
+
 
 # Inputs ---------------------------------------------------------------------------------
 
@@ -197,8 +264,8 @@ def _gift_out(offer: GiftOffer) -> GiftOut:
         description=gift.description,
         estimate=_money(offer.estimate.totals()),
         allowed=offer.refusal is None,
-        refusal=offer.refusal,
-        needs_approval=offer.approval,
+        refusal=_say_opt(offer.refusal),
+        needs_approval=_say_opt(offer.approval),
     )
 
 
@@ -221,8 +288,8 @@ def _estimate_out(offer: GiftOffer) -> EstimateOut:
         total=_money(e.totals()),
         summary=str(e),
         allowed=offer.refusal is None,
-        refusal=offer.refusal,
-        needs_approval=offer.approval,
+        refusal=_say_opt(offer.refusal),
+        needs_approval=_say_opt(offer.approval),
     )
 
 
@@ -237,7 +304,7 @@ def _send_out(view: SendView) -> SendOut:
             Money(currency=c, low=r["low"], high=r["high"]) for c, r in view.estimate.items()
         ],
         approval_id=view.approval_id,
-        detail=view.detail,
+        detail=_say_opt(view.detail),
         tracking_number=view.tracking_number,
         attempted_at=view.attempted_at.isoformat() if view.attempted_at else None,
         replayed=view.replayed,
@@ -258,24 +325,25 @@ def _error(text: str) -> CallToolResult:
 
 def _failure_text(exc: SendosoError) -> str:
     """A tool error for anything the desk raised, with what to do next."""
+    said = exc.worded(SERVER_WORDING)
     if isinstance(exc, Refusal):
-        return str(exc)
+        return said
     if isinstance(exc, ValidationError):
-        return f"invalid arguments, nothing was done: {exc}"
+        return f"invalid arguments, nothing was done: {said}"
     if isinstance(exc, LedgerFailedError):
-        return f"{exc}; try again later with the same request_id"
+        return f"{said}; try again later with the same request_id"
     if isinstance(exc, LedgerError):
-        return f"{exc}; nothing was sent"
+        return f"{said}; nothing was sent"
     if isinstance(exc, ConfigurationError):
-        return f"this server is misconfigured ({exc}); the person running it must fix it"
+        return f"this server is misconfigured ({said}); the person running it must fix it"
     if isinstance(exc, AuthenticationError | PermissionDeniedError):
         return (
-            f"Sendoso refused this server's credentials ({exc}); the person running it must "
+            f"Sendoso refused this server's credentials ({said}); the person running it must "
             "fix them. Retrying will not help until then"
         )
     if isinstance(exc, APIError):
-        return f"the Sendoso API failed ({exc}); try again in a little while"
-    return f"failed: {exc}"
+        return f"the Sendoso API failed ({said}); try again in a little while"
+    return f"failed: {said}"
 
 
 async def _guarded(call: Callable[[], Awaitable[BaseModel]]) -> CallToolResult:
@@ -422,10 +490,14 @@ def build_server(desk: SendDesk) -> MCPServer[Any]:
             estimate = checked.estimate
             return ValidationOut(
                 ok=not problems,
-                problems=[Problem(field=p.field, code=p.code, message=p.message) for p in problems],
+                problems=[
+                    Problem(field=p.field, code=p.code, message=_say(p.message)) for p in problems
+                ],
                 estimate=_money(estimate.totals()) if estimate else [],
-                guardrail_refusals=refusals,
-                needs_approval=desk.guardrails.approval_reason(estimate) if estimate else None,
+                guardrail_refusals=[_say(r) for r in refusals],
+                needs_approval=_say_opt(
+                    desk.guardrails.approval_reason(estimate) if estimate else None
+                ),
             )
 
         return await _guarded(call)
