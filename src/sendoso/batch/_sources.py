@@ -151,7 +151,10 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "Province",
         "State/Region",
         "Region",
-        "~state*",
+        "~state",  # not "~state*": a "Statement" is no state
+        "~statecode",
+        "~stateprovince*",
+        "~stateregion*",
         "~province*",
         "~region*",
     ),
