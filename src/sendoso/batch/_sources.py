@@ -322,14 +322,14 @@ def _listing(names: Sequence[str], *, most: int | None = None) -> str:
 # What a run may give every row instead of a column: the parameter, and what it does.
 _SUPPLIED_BY = {
     "gift_id": ("gift_id", "to send everyone one gift"),
-    "variant_id": ("variant_id", "for everyone's variant"),
+    "variant_id": ("variant_id", "to give everyone one variant"),
     "message": ("message_template", "to write everyone's message"),
 }
 
 
 def _missing_fields(
     fields: Iterable[str], supplied: Mapping[str, str], catalog: Iterable[Gift]
-) -> list[str]:
+) -> tuple[list[str], Gift | None]:
     """The fields validation finds missing in a send built from every column the file has
     (filled with a stand-in) and what the run supplies: missing there, they are missing
     from every row. Which fields a send needs is validation's to say, not this module's."""
@@ -352,7 +352,7 @@ def _missing_fields(
     # Otherwise no address: an eGift's is dropped by the planner, and with a gift column
     # some rows may get a gift without one.
     missing = {p.field for p in validate(request, gift) if p.code == MISSING}
-    return [field for field in FIELDS if field in missing]
+    return [field for field in FIELDS if field in missing], gift
 
 
 def _explicit_fields(explicit: Mapping[str, str] | None) -> dict[str, str]:
@@ -494,7 +494,10 @@ class ColumnMapping:
         cls, headers: Sequence[str], explicit: Mapping[str, str] | None = None
     ) -> ColumnMapping:
         """Map ``headers`` to fields: ``explicit`` (``{"field": "Column"}``) first, then the
-        usual CRM spellings, matched ignoring case, spaces and punctuation."""
+        usual CRM spellings, then a field's usual words ("Office E-mail"), all matched
+        ignoring case, spaces and punctuation. Where several headers have one field's words,
+        none is taken: they are its ``lookalikes``. (A :class:`Source` also tells the email
+        column by its values.)"""
         return _resolve(headers, _explicit_fields(explicit), strict=True)
 
     def describe(self) -> list[tuple[str, str]]:
@@ -665,12 +668,17 @@ class Source:
         """
         self.open()
         given = {name: value for name, value in (supplied or {}).items() if value}
-        missing = _missing_fields(self._head_fields(), given, catalog)
+        missing, gift = _missing_fields(self._head_fields(), given, catalog)
         if not missing:
             return
         clauses: list[Text] = []
+        plain: list[str] = []
         for field in missing:
             alike = self._mapping.lookalikes.get(field, ())
+            instead = _SUPPLIED_BY.get(field)
+            if not alike and instead is None:
+                plain.append(field)
+                continue
             if alike:
                 names = ", ".join(repr(c) for c in alike)
                 clause = Text(
@@ -680,11 +688,19 @@ class Source:
                 )
             else:
                 clause = Text(f"no column maps to {field} (use ", _MAP, f" {field}=COLUMN")
-            instead = _SUPPLIED_BY.get(field)
             if instead is not None:
                 clause = Text(clause, ", or ", Param(instead[0]), f" {instead[1]}")
             clauses.append(Text(clause, ")"))
-        if any(field not in self._mapping.lookalikes for field in missing):
+        address = [f for f in plain if f.startswith("address.")]
+        others = [f for f in plain if f not in address]
+        shipped = f", which {gift.name} needs" if gift is not None else ""
+        for group, why in ((others, ""), (address, shipped)):
+            if group:
+                column = f"{group[0]}=COLUMN" if len(group) == 1 else "FIELD=COLUMN"
+                clauses.append(
+                    Text(f"no column maps to {', '.join(group)}{why} (use ", _MAP, f" {column})")
+                )
+        if plain or any(field not in self._mapping.lookalikes for field in missing):
             clauses.append(Text(f"the columns are: {_listing(self._headers, most=20)}"))
         raise SourceError(
             Text(f"{self._name}: ", Text.joining("; ", clauses)),
