@@ -274,3 +274,26 @@ def test_json_lines_keys_of_the_first_records_count(tmp_path: Path) -> None:
     assert plan(path) == (2, 1)
     path = write(tmp_path, lines[0] + "\n", name="none.jsonl")
     assert "no column maps to message" in str(refused(path))
+
+
+def test_json_lines_tell_the_email_key_by_its_values(tmp_path: Path) -> None:
+    lines = [
+        '{"first": "Ada", "email_opt_out": false, "contact": "ada@example.com"}',
+        '{"first": "Bob", "email_opt_out": true, "contact": "bob@example.com"}',
+    ]
+    path = write(tmp_path, "\n".join(lines) + "\n", name="people.jsonl")
+    source = Source(path)
+    assert source.mapping.columns == {"first_name": "first", "email": "contact"}
+    assert [r.fields.get("email") for r in source.rows()] == [
+        "ada@example.com",
+        "bob@example.com",
+    ]
+
+
+def test_json_lines_whose_email_key_holds_no_addresses_leave_email_unmapped(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, '{"email_opt_out": false}\n{"email_opt_out": true}\n', name="a.jsonl")
+    source = Source(path)
+    assert source.mapping.columns == {}
+    assert [r.fields for r in source.rows()] == [{}, {}]

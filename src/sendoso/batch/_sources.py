@@ -25,7 +25,7 @@ import re
 import shlex
 import stat
 from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -390,9 +390,12 @@ def _resolve(
     *,
     strict: bool,
     sample: Callable[[], Mapping[str, Sequence[str]]] | None = None,
+    excluded: Collection[str] = (),
 ) -> ColumnMapping:
     """``explicit`` columns, then exact spellings, then patterns (see _ALIASES); with a
-    ``sample`` of the values by header, the email column is also told by its values."""
+    ``sample`` of the values by header, the email column is also told by its values. The
+    ``excluded`` fields get no column."""
+    fixed = set(explicit).union(excluded)
     chosen: dict[str, str] = {}
     for field, column in explicit.items():
         match = _match_column(column, headers) if strict else column
@@ -417,7 +420,7 @@ def _resolve(
         if hit is None:
             spelled.append(header)
             continue
-        if header in taken or hit[0] in explicit:
+        if header in taken or hit[0] in fixed:
             continue
         field, rank = hit
         candidate = (rank, position, header)
@@ -428,10 +431,10 @@ def _resolve(
     fits: dict[str, list[str]] = {}
     for header in spelled:
         fit = _field_by_pattern(header) if header not in taken else None
-        if fit is not None and fit not in chosen and fit not in explicit:
+        if fit is not None and fit not in chosen and fit not in fixed:
             fits.setdefault(fit, []).append(header)
     lookalikes: dict[str, tuple[str, ...]] = {}
-    if sample is not None and "email" not in chosen and "email" not in explicit:
+    if sample is not None and "email" not in chosen and "email" not in fixed:
         _email_by_values(headers, taken, fits, lookalikes, sample())
     for field, columns in fits.items():
         if field == _NOT_SENT or not columns:
@@ -617,6 +620,8 @@ class Source:
         self._plan: list[_Column] = []
         self._key_plans: dict[tuple[str, ...], list[tuple[str, str | None, str]]] = {}
         self._key_plan_keys = 0
+        # Fields no key feeds, whatever later records are called (see _open_jsonl).
+        self._excluded: frozenset[str] = frozenset()
 
     # --- what the file is -------------------------------------------------------------
 
@@ -710,24 +715,37 @@ class Source:
     def _head_fields(self) -> set[str]:
         """The fields a column feeds: CSV, by the header; JSON Lines, by the keys of the
         records at the head of the file (a record may leave out a key that others have)."""
-        if self._format == "csv":
-            return set(self._mapping.columns)
         fields = set(self._mapping.columns)
+        if self._format == "jsonl":
+            for values in self._head_records():
+                fields.update(f for _, f, _ in self._key_plan(tuple(values)) if f)
+        return fields
+
+    def _head_records(self) -> Iterator[dict[str, str]]:
+        """JSON Lines: the values of the records in the first _SNIFF_CHARS of the file, by
+        key; a line cut short there, or that is not an object, is passed over."""
         with self._text() as stream:
             budget = _SNIFF_CHARS
             try:
                 while budget > 0 and (line := stream.readline(budget)):
                     budget -= len(line)
                     if not line.endswith(("\n", "\r")) and budget <= 0:
-                        break  # cut short: the rest of the line is not read
-                    with contextlib.suppress(ValueError, RecursionError):
+                        return  # cut short: the rest of the line is not read
+                    try:
                         value = json.loads(line.lstrip("\ufeff"))
-                        if isinstance(value, dict) and len(value) <= MAX_COLUMNS:
-                            keys = tuple(_flatten(value)[0])
-                            fields.update(f for _, f, _ in self._key_plan(keys) if f)
+                    except (ValueError, RecursionError):
+                        continue
+                    if isinstance(value, dict) and len(value) <= MAX_COLUMNS:
+                        yield _flatten(value)[0]
             except UnicodeError:
-                pass  # the rows report it, with its line
-        return fields
+                return  # the rows report it, with its line
+
+    def _jsonl_sample(self) -> dict[str, list[str]]:
+        sample: dict[str, list[str]] = {}
+        for values in islice(self._head_records(), _SAMPLE_ROWS):
+            for key, text in values.items():
+                sample.setdefault(key, []).append(text)
+        return sample
 
     def fingerprint(self) -> str:
         """SHA-256 of the file's bytes, so that a resumed run can tell the file changed."""
@@ -1091,12 +1109,23 @@ class Source:
             except UnicodeError:
                 raise self._not_text(1) from None
         try:
-            self._mapping = _resolve(headers, self._explicit, strict=True)
+            self._mapping = _resolve(
+                headers, self._explicit, strict=True, sample=self._jsonl_sample
+            )
         except SourceError as exc:
             raise SourceError(Text(f"{self._name}: ", exc.args[0]), field=exc.field) from None
         self._headers = headers
+        by_keys = _resolve(headers, self._explicit, strict=False).columns.get("email")
         # Later records are matched on the key as the first object spells it.
         self._explicit = {field: self._mapping.columns[field] for field in self._explicit}
+        email = self._mapping.columns.get("email")
+        if email != by_keys:
+            # The values decided, which later records (read one at a time) cannot repeat:
+            # the key they chose is the email key, or (none agreed) no key is.
+            if email is None:
+                self._excluded = frozenset({"email"})
+            else:
+                self._explicit["email"] = email
 
     def _jsonl_rows(self) -> Iterator[SourceRow]:
         with self._text() as stream:
@@ -1173,7 +1202,7 @@ class Source:
         # distinct key set, not once per record.
         plan = self._key_plans.get(keys)
         if plan is None:
-            mapped = _resolve(keys, self._explicit, strict=False).columns
+            mapped = _resolve(keys, self._explicit, strict=False, excluded=self._excluded).columns
             field_of = {column: field for field, column in mapped.items()}
             plan = [(key, field_of.get(key), placeholder_name(key)) for key in keys]
             # Bounded by keys, not key sets: records with thousands of keys, each set
