@@ -389,15 +389,15 @@ def test_gift_id_applies_to_every_row(batch: Batch, env: Any) -> None:
 
 
 def test_explicit_map_picks_the_column(batch: Batch, env: Any, tmp_path: Path) -> None:
-    """--map email="Primary Email" feeds a column no alias would match."""
+    """--map email="Primary Email" picks one of two email columns, which are not guessed."""
     path = write_csv(
         tmp_path / "mapped.csv",
         [{"first_name": "Ann", "last_name": "Doe", "Primary Email": "ann@example.com",
-          "gift_id": EGIFT}],
+          "Other Email": "ann@home.example", "gift_id": EGIFT}],
     )  # fmt: skip
     unmapped = run(batch, "--json", file=path, run_id="unmapped")
     assert unmapped.exit_code == ExitCode.USAGE
-    assert parse_json(unmapped)["counts"] == {"skipped": 1}
+    assert "no column maps to email" in parse_json(unmapped)["error"]["message"]
     assert env.sends() == []
     assert run(batch, "--map", "email=Primary Email", file=path).exit_code == 0
     assert [s["email"] for s in env.sends()] == ["ann@example.com"]

@@ -164,6 +164,16 @@ class BatchSpec:
             delimiter=self.delimiter,
         )
 
+    def check_columns(self, source: Source, catalog: Sequence[Gift]) -> None:
+        """A field no column of ``source`` feeds, and this spec does not give, is one
+        error before planning rather than a skipped row for every row."""
+        supplied = {
+            "gift_id": self.gift_id,
+            "variant_id": self.variant_id,
+            "message": self.message_template,
+        }
+        source.check_columns(supplied, catalog=catalog)
+
     def options(self, run_id: str, source: Source, base_url: str = "") -> PlanOptions:
         template = None
         if self.message_template is not None:
@@ -215,6 +225,7 @@ def prepare_run(
     existing = ledger.run(run_id)
     if existing is not None and not ledger.discard_unstarted(run_id):
         return Prepared(_check_resumable(existing, source, base_url, recorded), resumed=True)
+    spec.check_columns(source, catalog)
     info = RunInfo(
         run_id=run_id,
         base_url=base_url,
@@ -284,6 +295,7 @@ def dry_run(
         else new_run_id(spec.path, source.fingerprint(), base_url)
     )
     options = spec.options(run_id, source, base_url)
+    spec.check_columns(source, catalog)
     scratch = Ledger.scratch()
     info = RunInfo(run_id=run_id, base_url=base_url, options=options.as_options())
     try:

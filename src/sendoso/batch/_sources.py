@@ -15,19 +15,25 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import dataclasses
+import functools
 import hashlib
+import io
 import json
 import os
 import re
+import shlex
 import stat
 from collections import Counter
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from sendoso.errors import FieldProblem, InputError, Param, Text
+from sendoso.models import Address, Gift, SendRequest
+from sendoso.validation import MISSING, normalize, validate
 
 __all__ = [
     "FIELDS",
@@ -81,36 +87,56 @@ _SNIFF_CHARS = 16 * 1024
 _HEAD_BYTES = 8 * 1024
 _DELIMITERS = ",;\t|"
 
-# Header spellings of CRM and spreadsheet exports, most specific first: when two headers
-# both fit a field, the earlier spelling here wins.
+# Header spellings of CRM and spreadsheet exports. Within a field, most specific first: when
+# two headers both fit a field, the earlier spelling wins; spellings are matched ignoring
+# case, spaces and punctuation. A spelling that starts with "~" is a pattern (fnmatch) over
+# the header from any of its words on: "~email*" is any header with a word that begins with
+# "email" ("Work E-mail", "Emails"), "~mail" one whose last word is "mail" ("Business Mail"
+# but not "Mailing List"), "~city*" a "City" but not an "Ethnicity". A pattern is only tried
+# for a field that no header spells exactly, and only takes a column when one column fits it:
+# two would be a guess. A header that fits the patterns of several fields goes to the first
+# of them in this table ("Work Email Address" is an email, "Address City" a city), so the
+# fields are in that order, and _NOT_SENT comes first: it claims headers that have a field's
+# word but hold something else ("Last Activity Date", "Account Owner Email", "Company ID").
+_NOT_SENT = "(not a field of a send)"
 _ALIASES: dict[str, tuple[str, ...]] = {
-    "gift_id": ("gift_id", "Gift"),
-    "variant_id": ("variant_id", "Variant", "Size"),
-    "first_name": ("first_name", "Given Name"),
-    "last_name": ("last_name", "Surname", "Family Name"),
-    "email": ("email", "Email Address", "Work Email"),
-    "company": ("company", "Company Name", "Account Name", "Organization", "Organisation"),
-    "title": ("title", "Job Title"),
-    "message": ("message", "Gift Message", "Note"),
-    "team_id": ("team_id", "Team"),
-    "contact_id": ("contact_id", "Record ID", "Id"),
-    "address.line1": (
-        "address.line1",
-        "line1",
-        "Mailing Street",
-        "Street Address",
-        "Address 1",
-        "Street",
-        "Address",
+    _NOT_SENT: (
+        "~date*",
+        "~time*",
+        "~owner*",
+        "~phone*",
+        "~telephone*",
+        "~mobile*",
+        "~fax*",
+        "~id",
     ),
+    "email": ("email", "Email Address", "Work Email", "~email*", "~mail"),
     "address.line2": (
         "address.line2",
         "line2",
         "Mailing Street 2",
         "Street Address 2",
         "Address 2",
+        "~line2*",
+        "~address2*",
+        "~addr2*",
+        "~street2*",
     ),
-    "address.city": ("address.city", "Mailing City", "city"),
+    "address.postal_code": (
+        "address.postal_code",
+        "postal_code",
+        "Mailing Zip/Postal Code",
+        "Mailing Postal Code",
+        "Zip/Postal Code",
+        "ZIP Code",
+        "Zip",
+        "Postcode",
+        "Postal",
+        "~zip*",
+        "~postcode*",
+        "~postalcode*",
+    ),
+    "address.city": ("address.city", "Mailing City", "city", "~city*", "~town*"),
     # Codes first: validation wants ISO codes, and Salesforce exports carry both forms.
     "address.state": (
         "address.state",
@@ -125,16 +151,12 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "Province",
         "State/Region",
         "Region",
-    ),
-    "address.postal_code": (
-        "address.postal_code",
-        "postal_code",
-        "Mailing Zip/Postal Code",
-        "Mailing Postal Code",
-        "Zip/Postal Code",
-        "ZIP Code",
-        "Zip",
-        "Postcode",
+        "~state",  # not "~state*": a "Statement" is no state
+        "~statecode",
+        "~stateprovince*",
+        "~stateregion*",
+        "~province*",
+        "~region*",
     ),
     "address.country": (
         "address.country",
@@ -143,7 +165,39 @@ _ALIASES: dict[str, tuple[str, ...]] = {
         "Mailing Country",
         "country",
         "Country/Region",
+        "~country*",
     ),
+    "address.line1": (
+        "address.line1",
+        "line1",
+        "Mailing Street",
+        "Street Address",
+        "Address 1",
+        "Street",
+        "Address",
+        "~street*",
+        "~address*",
+        "~addr*",
+        "~line1*",
+    ),
+    "message": ("message", "Gift Message", "Note", "~message*", "~note", "~notes"),
+    "company": (
+        "company",
+        "Company Name",
+        "Account Name",
+        "Organization",
+        "Organisation",
+        "~company*",
+        "~organi[sz]ation*",
+        "~employer*",
+    ),
+    "first_name": ("first_name", "Given Name", "~first*", "~given*"),
+    "last_name": ("last_name", "Surname", "Family Name", "~last*", "~surname*", "~family*"),
+    "gift_id": ("gift_id", "Gift"),
+    "variant_id": ("variant_id", "Variant", "Size"),
+    "title": ("title", "Job Title"),
+    "team_id": ("team_id", "Team"),
+    "contact_id": ("contact_id", "Record ID", "Id"),
 }
 
 _NOT_ALNUM = re.compile(r"[\W_]+")
@@ -167,16 +221,70 @@ def _build_alias_index() -> dict[str, tuple[str, int]]:
     index: dict[str, tuple[str, int]] = {}
     for field, aliases in _ALIASES.items():
         for rank, alias in enumerate(aliases):
-            index.setdefault(_key(alias), (field, rank))
+            if not alias.startswith("~"):
+                index.setdefault(_key(alias), (field, rank))
     # A nested JSON "address": {"zip": ...} arrives as "address.zip".
     for field, aliases in _ALIASES.items():
         if field.startswith("address."):
             for rank, alias in enumerate(aliases):
-                index.setdefault("address" + _key(alias), (field, len(aliases) + rank))
+                if not alias.startswith("~"):
+                    index.setdefault("address" + _key(alias), (field, len(aliases) + rank))
     return index
 
 
 _ALIAS_INDEX = _build_alias_index()
+_PATTERN_FIELDS = [
+    (alias[1:], field)
+    for field, aliases in _ALIASES.items()
+    for alias in aliases
+    if alias.startswith("~")
+]
+# All the patterns in one expression, one group each in table order: where several fit, the
+# first group that does is the one matched.
+_PATTERNS = re.compile(
+    "|".join(f"({pattern.replace('*', '.*')})" for pattern, _ in _PATTERN_FIELDS)
+)
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_WORDS = re.compile(r"[^\W\d_]+|\d+")
+# Longer headers are sentences, not field names, and each word costs a match.
+_MAX_PATTERN_WORDS = 8
+
+
+def _field_by_pattern(header: str) -> str | None:
+    """The field (or _NOT_SENT) whose pattern ``header`` fits first, if any."""
+    if len(header) > 100:
+        return None
+    return _pattern_field(header)
+
+
+@functools.lru_cache(maxsize=4096)
+def _pattern_field(header: str) -> str | None:
+    words = _WORDS.findall(_CAMEL.sub(" ", header).casefold())
+    if len(words) > _MAX_PATTERN_WORDS:
+        return None
+    first: int | None = None
+    for start in range(len(words)):
+        match = _PATTERNS.fullmatch("".join(words[start:]))
+        if match is not None and match.lastindex is not None:
+            first = match.lastindex if first is None else min(first, match.lastindex)
+    return None if first is None else _PATTERN_FIELDS[first - 1][1]
+
+
+# An address as people write one: something, an at-sign, a domain with a dot. Enough to tell
+# a column of addresses from one of names, flags or dates; validation judges each one.
+_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# Records of the file's head sampled for their values (all of them within _SNIFF_CHARS).
+_SAMPLE_ROWS = 100
+
+
+def _holds_emails(values: Sequence[str]) -> bool | None:
+    """Whether most of a column's sampled values are email addresses; None without values."""
+    present = [v for v in values if v]
+    if not present:
+        return None
+    return 2 * sum(1 for v in present if _EMAIL_LIKE.fullmatch(v)) > len(present)
+
+
 _MAP = Param("mapping")
 _ENCODING = Param("encoding")
 # What a mapping accepts as a field name: "address.city", "address_city", "city".
@@ -204,8 +312,47 @@ class SourceRow:
     problems: tuple[FieldProblem, ...] = ()
 
 
-def _listing(names: Sequence[str]) -> str:
-    return ", ".join(n for n in names if n) or "(none)"
+def _listing(names: Sequence[str], *, most: int | None = None) -> str:
+    shown = [n for n in names if n]
+    if most is not None and len(shown) > most:
+        return ", ".join(shown[:most]) + f", ... ({len(shown):,} in all)"
+    return ", ".join(shown) or "(none)"
+
+
+# What a run may give every row instead of a column: the parameter, and what it does.
+_SUPPLIED_BY = {
+    "gift_id": ("gift_id", "to send everyone one gift"),
+    "variant_id": ("variant_id", "to give everyone one variant"),
+    "message": ("message_template", "to write everyone's message"),
+}
+
+
+def _missing_fields(
+    fields: Iterable[str], supplied: Mapping[str, str], catalog: Iterable[Gift]
+) -> tuple[list[str], Gift | None]:
+    """The fields validation finds missing in a send built from every column the file has
+    (filled with a stand-in) and what the run supplies: missing there, they are missing
+    from every row. Which fields a send needs is validation's to say, not this module's."""
+    values: dict[str, Any] = {}
+    address: dict[str, str] = {}
+    for field in fields:
+        if field.startswith("address."):
+            address[field.removeprefix("address.")] = "?"
+        elif field != "contact_id":  # not a field of the send (it goes in its metadata)
+            values[field] = "?"
+    values.update(supplied)
+    request = normalize(SendRequest.model_validate(values))
+    gift = None
+    if "gift_id" in supplied:
+        gift = next((g for g in catalog if g.id == request.gift_id), None)
+    if gift is not None and gift.requires_address:
+        # The stand-in country is no country: the checks that depend on the country (the
+        # state, the postal code, where the gift ships) are each row's.
+        request = request.model_copy(update={"address": Address(**address)})
+    # Otherwise no address: an eGift's is dropped by the planner, and with a gift column
+    # some rows may get a gift without one.
+    missing = {p.field for p in validate(request, gift) if p.code == MISSING}
+    return [field for field in FIELDS if field in missing], gift
 
 
 def _explicit_fields(explicit: Mapping[str, str] | None) -> dict[str, str]:
@@ -238,8 +385,17 @@ def _match_column(column: str, headers: Sequence[str]) -> str | None:
 
 
 def _resolve(
-    headers: Sequence[str], explicit: Mapping[str, str], *, strict: bool
-) -> dict[str, str]:
+    headers: Sequence[str],
+    explicit: Mapping[str, str],
+    *,
+    strict: bool,
+    sample: Callable[[], Mapping[str, Sequence[str]]] | None = None,
+    excluded: Collection[str] = (),
+) -> ColumnMapping:
+    """``explicit`` columns, then exact spellings, then patterns (see _ALIASES); with a
+    ``sample`` of the values by header, the email column is also told by its values. The
+    ``excluded`` fields get no column."""
+    fixed = set(explicit).union(excluded)
     chosen: dict[str, str] = {}
     for field, column in explicit.items():
         match = _match_column(column, headers) if strict else column
@@ -258,15 +414,35 @@ def _resolve(
         # rather than being filled from some other key the user did not choose.
     taken = set(chosen.values())
     best: dict[str, tuple[int, int, str]] = {}
+    spelled: list[str] = []
     for position, header in enumerate(headers):
         hit = _ALIAS_INDEX.get(_key(header))
-        if hit is None or header in taken or hit[0] in explicit:
+        if hit is None:
+            spelled.append(header)
+            continue
+        if header in taken or hit[0] in fixed:
             continue
         field, rank = hit
         candidate = (rank, position, header)
         if field not in best or candidate < best[field]:
             best[field] = candidate
     chosen.update((field, candidate[2]) for field, candidate in best.items())
+    taken.update(chosen.values())
+    fits: dict[str, list[str]] = {}
+    for header in spelled:
+        fit = _field_by_pattern(header) if header not in taken else None
+        if fit is not None and fit not in chosen and fit not in fixed:
+            fits.setdefault(fit, []).append(header)
+    lookalikes: dict[str, tuple[str, ...]] = {}
+    if sample is not None and "email" not in chosen and "email" not in fixed:
+        _email_by_values(headers, taken, fits, lookalikes, sample())
+    for field, columns in fits.items():
+        if field == _NOT_SENT or not columns:
+            continue
+        if len(columns) == 1:
+            chosen[field] = columns[0]
+        else:
+            lookalikes[field] = tuple(dict.fromkeys(columns))
     if strict:
         counts = Counter(headers)
         repeated = [c for c in dict.fromkeys(chosen.values()) if counts[c] > 1]
@@ -281,7 +457,30 @@ def _resolve(
                 ),
                 field="mapping",
             )
-    return {field: chosen[field] for field in FIELDS if field in chosen}
+    return ColumnMapping(
+        {field: chosen[field] for field in FIELDS if field in chosen},
+        {field: lookalikes[field] for field in FIELDS if field in lookalikes},
+    )
+
+
+def _email_by_values(
+    headers: Sequence[str],
+    taken: set[str],
+    fits: dict[str, list[str]],
+    lookalikes: dict[str, tuple[str, ...]],
+    sample: Mapping[str, Sequence[str]],
+) -> None:
+    """Headers that say email keep the email field only if their values agree ("Email Opt
+    Out" holds flags); without such a header, a column of addresses is the email column."""
+    named = fits.pop("email", [])
+    agreeing = [h for h in named if _holds_emails(sample.get(h, ())) is not False]
+    if not agreeing:
+        claimed = taken.union(*fits.values())
+        agreeing = [h for h in headers if h not in claimed and _holds_emails(sample.get(h, ()))]
+    if agreeing:
+        fits["email"] = agreeing
+    elif named:
+        lookalikes["email"] = tuple(dict.fromkeys(named))
 
 
 @dataclass(frozen=True)
@@ -289,14 +488,20 @@ class ColumnMapping:
     """Which source column feeds each canonical field."""
 
     columns: dict[str, str]
+    #: Fields no column was taken for although several look like theirs (two "... E-mail"
+    #: headers): those columns, for saying which to choose rather than guessing.
+    lookalikes: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def resolve(
         cls, headers: Sequence[str], explicit: Mapping[str, str] | None = None
     ) -> ColumnMapping:
         """Map ``headers`` to fields: ``explicit`` (``{"field": "Column"}``) first, then the
-        usual CRM spellings, matched ignoring case, spaces and punctuation."""
-        return cls(_resolve(headers, _explicit_fields(explicit), strict=True))
+        usual CRM spellings, then a field's usual words ("Office E-mail"), all matched
+        ignoring case, spaces and punctuation. Where several headers have one field's words,
+        none is taken: they are its ``lookalikes``. (A :class:`Source` also tells the email
+        column by its values.)"""
+        return _resolve(headers, _explicit_fields(explicit), strict=True)
 
     def describe(self) -> list[tuple[str, str]]:
         """``(field, column)`` pairs, in field order, for showing the user."""
@@ -415,6 +620,8 @@ class Source:
         self._plan: list[_Column] = []
         self._key_plans: dict[tuple[str, ...], list[tuple[str, str | None, str]]] = {}
         self._key_plan_keys = 0
+        # Fields no key feeds, whatever later records are called (see _open_jsonl).
+        self._excluded: frozenset[str] = frozenset()
 
     # --- what the file is -------------------------------------------------------------
 
@@ -450,6 +657,95 @@ class Source:
         names = {_field_placeholder(f) for f in FIELDS}
         names.update(placeholder_name(h) for h in self.headers)
         return {n for n in names if n and not n.isdecimal()}
+
+    def check_columns(
+        self, supplied: Mapping[str, str | None] | None = None, *, catalog: Iterable[Gift] = ()
+    ) -> None:
+        """Raise one :class:`SourceError` (``field="mapping"``) when a field a send needs has
+        no column, so that every row would be skipped for it: each such field is named, with
+        the columns that look like it and the ``mapping`` that takes one. A field that only
+        some rows leave empty is left to those rows.
+
+        ``supplied`` is what the run gives every row instead of a column: ``gift_id``,
+        ``variant_id``, ``message`` (a message template); ``None`` is not given. When it
+        names a gift of ``catalog``, that gift decides whether rows need an address (an
+        eGift needs none) and a variant; with a gift column, each row's gift does.
+        """
+        self.open()
+        given = {name: value for name, value in (supplied or {}).items() if value}
+        missing, gift = _missing_fields(self._head_fields(), given, catalog)
+        if not missing:
+            return
+        clauses: list[Text] = []
+        plain: list[str] = []
+        for field in missing:
+            alike = self._mapping.lookalikes.get(field, ())
+            instead = _SUPPLIED_BY.get(field)
+            if not alike and instead is None:
+                plain.append(field)
+                continue
+            if alike:
+                names = ", ".join(repr(c) for c in alike)
+                clause = Text(
+                    f"no column maps to {field}; columns that look like {field}: {names} (use ",
+                    _MAP,
+                    f" {field}={shlex.quote(alike[0])}",
+                )
+            else:
+                clause = Text(f"no column maps to {field} (use ", _MAP, f" {field}=COLUMN")
+            if instead is not None:
+                clause = Text(clause, ", or ", Param(instead[0]), f" {instead[1]}")
+            clauses.append(Text(clause, ")"))
+        address = [f for f in plain if f.startswith("address.")]
+        others = [f for f in plain if f not in address]
+        shipped = f", which {gift.name} needs" if gift is not None else ""
+        for group, why in ((others, ""), (address, shipped)):
+            if group:
+                column = f"{group[0]}=COLUMN" if len(group) == 1 else "FIELD=COLUMN"
+                clauses.append(
+                    Text(f"no column maps to {', '.join(group)}{why} (use ", _MAP, f" {column})")
+                )
+        if plain or any(field not in self._mapping.lookalikes for field in missing):
+            clauses.append(Text(f"the columns are: {_listing(self._headers, most=20)}"))
+        raise SourceError(
+            Text(f"{self._name}: ", Text.joining("; ", clauses)),
+            field="mapping",
+        )
+
+    def _head_fields(self) -> set[str]:
+        """The fields a column feeds: CSV, by the header; JSON Lines, by the keys of the
+        records at the head of the file (a record may leave out a key that others have)."""
+        fields = set(self._mapping.columns)
+        if self._format == "jsonl":
+            for values in self._head_records():
+                fields.update(f for _, f, _ in self._key_plan(tuple(values)) if f)
+        return fields
+
+    def _head_records(self) -> Iterator[dict[str, str]]:
+        """JSON Lines: the values of the records in the first _SNIFF_CHARS of the file, by
+        key; a line cut short there, or that is not an object, is passed over."""
+        with self._text() as stream:
+            budget = _SNIFF_CHARS
+            try:
+                while budget > 0 and (line := stream.readline(budget)):
+                    budget -= len(line)
+                    if not line.endswith(("\n", "\r")) and budget <= 0:
+                        return  # cut short: the rest of the line is not read
+                    try:
+                        value = json.loads(line.lstrip("\ufeff"))
+                    except (ValueError, RecursionError):
+                        continue
+                    if isinstance(value, dict) and len(value) <= MAX_COLUMNS:
+                        yield _flatten(value)[0]
+            except UnicodeError:
+                return  # the rows report it, with its line
+
+    def _jsonl_sample(self) -> dict[str, list[str]]:
+        sample: dict[str, list[str]] = {}
+        for values in islice(self._head_records(), _SAMPLE_ROWS):
+            for key, text in values.items():
+                sample.setdefault(key, []).append(text)
+        return sample
 
     def fingerprint(self) -> str:
         """SHA-256 of the file's bytes, so that a resumed run can tell the file changed."""
@@ -601,7 +897,12 @@ class Source:
                 row=number,
             )
         try:
-            self._mapping = ColumnMapping(_resolve(headers, self._explicit, strict=True))
+            self._mapping = _resolve(
+                headers,
+                self._explicit,
+                strict=True,
+                sample=lambda: self._sample_values(sample, headers),
+            )
         except SourceError as exc:
             raise SourceError(
                 Text(f"{self._name}: ", exc.args[0]), field=exc.field, row=number
@@ -618,6 +919,30 @@ class Source:
                 seen.add(name)
             label = f"column {header!r}" if header else f"column {index + 1}"
             self._plan.append(_Column(index, label, field_of.get(header), name))
+
+    def _sample_values(self, sample: str, headers: Sequence[str]) -> dict[str, list[str]]:
+        """Values of the first records by header, from the head of the file that was read
+        for the sniffer already: the file is not read again, however long it is."""
+        if len(sample) == _SNIFF_CHARS:  # the last line may be cut short
+            sample = sample[: max(sample.rfind("\n"), sample.rfind("\r")) + 1]
+        reader = csv.reader(
+            io.StringIO(sample, newline=""),
+            delimiter=self._delimiter,
+            skipinitialspace=self._skip_space,
+        )
+        values: dict[str, list[str]] = {h: [] for h in headers}
+        columns = [values[h] for h in headers]  # by position; a repeated header's are pooled
+        seen_header = False
+        try:
+            for record in islice(reader, _SAMPLE_ROWS + 1):
+                if not seen_header:
+                    seen_header = any(cell.strip() for cell in record)
+                    continue
+                for column, cell in zip(columns, record, strict=False):
+                    column.append(cell.strip())
+        except csv.Error:
+            pass  # a broken record is the rows' to report; the sample ends before it
+        return values
 
     def _sniff(self, sample: str) -> tuple[str, bool]:
         if self._delimiter_choice:
@@ -784,12 +1109,23 @@ class Source:
             except UnicodeError:
                 raise self._not_text(1) from None
         try:
-            self._mapping = ColumnMapping(_resolve(headers, self._explicit, strict=True))
+            self._mapping = _resolve(
+                headers, self._explicit, strict=True, sample=self._jsonl_sample
+            )
         except SourceError as exc:
             raise SourceError(Text(f"{self._name}: ", exc.args[0]), field=exc.field) from None
         self._headers = headers
+        by_keys = _resolve(headers, self._explicit, strict=False).columns.get("email")
         # Later records are matched on the key as the first object spells it.
         self._explicit = {field: self._mapping.columns[field] for field in self._explicit}
+        email = self._mapping.columns.get("email")
+        if email != by_keys:
+            # The values decided, which later records (read one at a time) cannot repeat:
+            # the key they chose is the email key, or (none agreed) no key is.
+            if email is None:
+                self._excluded = frozenset({"email"})
+            else:
+                self._explicit["email"] = email
 
     def _jsonl_rows(self) -> Iterator[SourceRow]:
         with self._text() as stream:
@@ -866,7 +1202,7 @@ class Source:
         # distinct key set, not once per record.
         plan = self._key_plans.get(keys)
         if plan is None:
-            mapped = _resolve(keys, self._explicit, strict=False)
+            mapped = _resolve(keys, self._explicit, strict=False, excluded=self._excluded).columns
             field_of = {column: field for field, column in mapped.items()}
             plan = [(key, field_of.get(key), placeholder_name(key)) for key in keys]
             # Bounded by keys, not key sets: records with thousands of keys, each set
