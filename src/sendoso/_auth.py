@@ -1,10 +1,9 @@
 """The OAuth 2.0 client-credentials token: obtained lazily, refreshed before it expires.
 
-Hand-written rather than delegated to an OAuth library because the seed's token endpoint
-takes a JSON body (standard clients send a form), and because one token request must serve
-every concurrent caller of both the sync and the async client. This module holds the state
-and the rules; the clients hold the lock and do the I/O.
-"""
+Hand-written rather than delegated to an OAuth library because the seed contract's token
+endpoint (docs/architecture.md, section 5) takes a JSON body (standard clients send a form), and
+because one token request must serve every concurrent caller of both the sync and the async
+client. This module holds the state and the rules; the clients hold the lock and do the I/O."""
 
 from __future__ import annotations
 

@@ -263,7 +263,8 @@ def call_flow(
             return response
 
         if status == 401 and call.authenticated and not refreshed:
-            # The seed: 401 means the token expired. Refresh it once; a second 401 is final.
+            # The seed contract: 401 means the token expired. Refresh it once; a second 401 is
+            # final.
             refreshed = True
             stale_token = token
             logger.debug("%s %s: token refused, refreshing it once", call.method, call.path)

@@ -25,7 +25,8 @@ class HostProfile:
     token_path: str = "/oauth/token"
     gifts_path: str = "/api/v3/gifts"
     sends_path: str = "/api/v3/sends"
-    #: The seed sends the client-credentials grant as JSON; RFC 6749 servers want a form.
+    #: The seed contract (docs/architecture.md, section 5) sends the client-credentials grant
+    #: as JSON; RFC 6749 servers want a form.
     token_encoding: Literal["json", "form"] = "json"
     #: Requests per second to stay under, or None to send as fast as the server answers.
     #: Public descriptions of the production API put its limit at about 10/s, with IP blocks
@@ -35,7 +36,7 @@ class HostProfile:
     #: The production API documents no idempotency, so ambiguous sends are never retried there.
     #: None: only once the server has identified itself as the sandbox.
     trusts_idempotency: bool | None = False
-    #: Lifetime assumed when a token response omits ``expires_in`` (the seed: two hours).
+    #: Lifetime assumed when a token response omits ``expires_in`` (the seed contract: two hours).
     default_token_ttl: float = 7200.0
 
 

@@ -154,7 +154,8 @@ class SendRequest(BaseModel):
     @field_validator("metadata", mode="before")
     @classmethod
     def _scalars_as_strings(cls, value: Any) -> Any:
-        # The seed calls metadata arbitrary key-value pairs; CRM ids are often numbers.
+        # The seed contract (docs/architecture.md, section 5) calls metadata arbitrary
+        # key-value pairs; CRM ids are often numbers.
         # Scalars become strings; nested structures are still refused.
         if isinstance(value, dict):
             return {
@@ -215,11 +216,11 @@ class Send(_Lenient):
 
 
 class CostEstimate(BaseModel):
-    """What one send is expected to cost, as a range (the seed gives the fees as a range).
+    """What one send is expected to cost, as a range (the seed contract gives the fees as a range).
 
     The item and its shipping are priced in the item's ``currency``; the fulfillment fee in
-    ``fulfillment_currency`` (the seed's "$10-15"). Amounts in different currencies are never
-    added together: :meth:`totals` gives one range per currency, and :attr:`low` /
+    ``fulfillment_currency`` (the seed contract's "$10-15"). Amounts in different currencies are
+    never added together: :meth:`totals` gives one range per currency, and :attr:`low` /
     :attr:`high` exist only when there is a single one.
     """
 

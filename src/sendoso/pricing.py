@@ -1,4 +1,5 @@
-"""Cost estimates from the seed's pricing note, in ``Decimal``.
+"""Cost estimates from the seed contract's pricing note (docs/architecture.md, section 5), in
+``Decimal``.
 
 eGift cards and donations cost their face value. Physical items (and swag) cost the item, a
 fulfillment fee of $10-15 and shipping, so their estimate is a range.
@@ -31,7 +32,7 @@ def estimate_cost(gift: Gift, country: str | None = None) -> CostEstimate:
     """What sending ``gift`` once is expected to cost, as a low/high range.
 
     With ``country`` unknown, shipping spans the domestic to the international rate. The
-    fulfillment fee is in US dollars whatever the item's currency, as the seed states it.
+    fulfillment fee is in US dollars whatever the item's currency, as the seed contract states it.
     """
     if gift.category not in ADDRESSED_CATEGORIES and not gift.requires_address:
         return CostEstimate(gift_id=gift.id, currency=gift.currency, item=gift.price)

@@ -2,8 +2,9 @@
 
 The sandbox applies the very same rules, so a request that passes here is one the sandbox
 accepts (bar its documented magic inputs), and the HTTP status each problem maps to is the one
-the seed's error table gives: 400 for a missing field or an invalid address, 404 for an unknown
-gift or variant, 422 for an undeliverable email or a gift not eligible for the country.
+the seed contract's error table (docs/architecture.md, section 5) gives: 400 for a missing
+field or an invalid address, 404 for an unknown gift or variant, 422 for an undeliverable email
+or a gift not eligible for the country.
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ _POSTAL_CODE_PATTERNS: dict[str, re.Pattern[str]] = {
     "JP": re.compile(r"\d{3}-?\d{4}"),
 }
 
-# Problem codes, and the status the seed's error table gives each.
+# Problem codes, and the status the seed contract's error table gives each.
 MISSING = "missing"
 INVALID = "invalid"
 TOO_LONG = "too_long"

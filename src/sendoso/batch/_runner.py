@@ -5,11 +5,10 @@ committed *before* its POST, the outcome right after the reply), so a process ki
 instant leaves every row either untouched or marked as possibly sent; a row found
 ``submitting`` with no live owner is retried with its key only by a server that deduplicates.
 
-Run-wide recovery (the seed's recovery column, applied to a whole file): a 404 re-reads the
-catalog once per gift and skips the rest of a gift that is gone; a 401 that survives a token
-refresh stops the run; a streak of server failures pauses it. Stopped and paused runs resume
-where they left off.
-"""
+Run-wide recovery (the seed contract's recovery column, docs/architecture.md section 5, applied
+to a whole file): a 404 re-reads the catalog once per gift and skips the rest of a gift that is
+gone; a 401 that survives a token refresh stops the run; a streak of server failures pauses it.
+Stopped and paused runs resume where they left off."""
 
 from __future__ import annotations
 

@@ -121,7 +121,8 @@ def serve_command(
         ),
     ] = False,
 ) -> None:
-    """Serve the sandbox until Ctrl+C: the seed's endpoints plus /_sandbox/ controls."""
+    """Serve the sandbox until Ctrl+C: the API as our original spec describes it, plus
+    /_sandbox/ controls."""
     from sendoso.sandbox import SandboxConfig, serve
 
     err = error_console()

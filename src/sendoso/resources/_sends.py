@@ -35,7 +35,8 @@ __all__ = [
 
 
 class SendFields(TypedDict, total=False):
-    """The seed's send fields, as keyword arguments of ``sends.create``."""
+    """The seed contract's send fields (docs/architecture.md, section 5), as keyword
+    arguments of ``sends.create``."""
 
     gift_id: Required[str]
     first_name: Required[str]

@@ -1,10 +1,11 @@
 """A faithful local Sendoso API, for tests and demos with no account and no network.
 
-It serves the seed's endpoints (``POST /oauth/token``, ``GET /api/v3/gifts``,
-``POST /api/v3/sends``, ``GET /api/v3/sends/{id}``) with the SDK's own validation rules, honours
-``Idempotency-Key``, and adds controls under ``/_sandbox/``: ``faults`` (latency, 5xx errors,
-dropped connections, rate limit, token lifetime, RNG seed), ``clock`` (advance the virtual
-clock that drives statuses and token expiry), ``sends``, ``stats``, ``reset`` and ``magic``.
+It serves the ``seed`` dialect (docs/architecture.md, section 5): ``POST /oauth/token``, ``GET
+/api/v3/gifts``, ``POST /api/v3/sends`` and ``GET /api/v3/sends/{id}``, with the SDK's own
+validation rules; it honours ``Idempotency-Key``, and adds controls under ``/_sandbox/``:
+``faults`` (latency, 5xx errors, dropped connections, rate limit, token lifetime, RNG seed),
+``clock`` (advance the virtual clock that drives statuses and token expiry), ``sends``,
+``stats``, ``reset`` and ``magic``.
 
 Magic inputs (see :data:`MAGIC`): an email ending in ``+fail`` is accepted and later
 ``failed``; ``+returned`` ships and comes back ``returned``; ``+undeliverable`` or a ``.invalid``
