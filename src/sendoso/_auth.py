@@ -3,7 +3,8 @@
 Hand-written rather than delegated to an OAuth library because the seed contract's token
 endpoint (docs/architecture.md, section 5) takes a JSON body (standard clients send a form), and
 because one token request must serve every concurrent caller of both the sync and the async
-client. This module holds the state and the rules; the clients hold the lock and do the I/O."""
+client. This module holds the state and the rules; the clients hold the lock and do the I/O.
+"""
 
 from __future__ import annotations
 

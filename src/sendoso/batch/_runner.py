@@ -8,7 +8,8 @@ instant leaves every row either untouched or marked as possibly sent; a row foun
 Run-wide recovery (the seed contract's recovery column, docs/architecture.md section 5, applied
 to a whole file): a 404 re-reads the catalog once per gift and skips the rest of a gift that is
 gone; a 401 that survives a token refresh stops the run; a streak of server failures pauses it.
-Stopped and paused runs resume where they left off."""
+Stopped and paused runs resume where they left off.
+"""
 
 from __future__ import annotations
 
