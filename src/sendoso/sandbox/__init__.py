@@ -1,7 +1,7 @@
 """A faithful local Sendoso API, for tests and demos with no account and no network.
 
-It serves the ``seed`` dialect (docs/architecture.md, section 5): ``POST /oauth/token``, ``GET
-/api/v3/gifts``, ``POST /api/v3/sends`` and ``GET /api/v3/sends/{id}``, with the SDK's own
+It serves the ``seed`` dialect (docs/architecture.md, section 5): ``POST /oauth/token``,
+``GET /api/v3/gifts``, ``POST /api/v3/sends`` and ``GET /api/v3/sends/{id}``, with the SDK's own
 validation rules; it honours ``Idempotency-Key``, and adds controls under ``/_sandbox/``:
 ``faults`` (latency, 5xx errors, dropped connections, rate limit, token lifetime, RNG seed),
 ``clock`` (advance the virtual clock that drives statuses and token expiry), ``sends``,
