@@ -552,7 +552,7 @@ def _two_workers(
     run_id, ledger = plan[plan.index("--run-id") + 1], plan[plan.index("--ledger") + 1]
     per_worker = max(1, config.concurrency // 2)
     command = [
-        "batch", "resume", run_id, "--json", "--ledger", ledger,
+        "batch", "resume", run_id, "--yes", "--json", "--ledger", ledger,
         "--concurrency", str(per_worker), "--lease-seconds", str(config.lease_seconds),
     ]  # fmt: skip
     elsewhere = (False, can_run_elsewhere())

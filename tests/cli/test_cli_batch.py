@@ -204,7 +204,7 @@ def test_without_yes_and_no_terminal_nothing_is_sent_but_the_plan_is_saved(
     (saved,) = parse_json(batch("runs", "--json"))
     assert saved["counts"] == {"planned": 24, "skipped": 6}
 
-    resumed = batch("resume", "r1", "--json")
+    resumed = batch("resume", "r1", "--yes", "--json")
     assert resumed.exit_code == ExitCode.USAGE  # still: the file had invalid rows
     assert parse_json(resumed)["sent_now"] == 24
     assert sent_rows(env.sends()) == sorted(VALID_ROWS)
@@ -241,6 +241,29 @@ def test_a_declined_plan_is_asked_about_again_not_sent(
     assert len(env.sends()) == 24
 
 
+def test_resume_of_a_declined_plan_asks_again(
+    batch: Batch, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`resume` of a plan never confirmed is no go-ahead: on a terminal it asks (declined:
+    nothing sent, 130), without one it needs --yes (exit 2, nothing sent)."""
+    terminal = {"on": True}
+    monkeypatch.setattr("sendoso.cli._commands_batch.stdin_is_interactive", lambda: terminal["on"])
+    args = ("run", str(RECIPIENTS), *TEMPLATE, "--run-id", "r1")
+    assert batch(*args, input="n\n").exit_code == ExitCode.INTERRUPTED
+    declined = batch("resume", "r1", input="n\n")
+    assert declined.exit_code == ExitCode.INTERRUPTED
+    assert "Send 24 gifts for about" in declined.stdout
+    assert env.sends() == []
+    terminal["on"] = False
+    unattended = batch("resume", "r1")
+    assert unattended.exit_code == ExitCode.USAGE
+    assert "--yes" in unattended.stderr
+    assert env.sends() == []
+    terminal["on"] = True
+    assert batch("resume", "r1", input="y\n").exit_code == ExitCode.USAGE  # invalid rows
+    assert len(env.sends()) == 24
+
+
 def test_the_same_command_without_a_run_id_resumes_instead_of_sending_again(
     batch: Batch, env: Any
 ) -> None:
@@ -262,7 +285,7 @@ def test_resume_with_refused_credentials_is_a_clear_error(
     task-group wrapper, and nothing sent."""
     assert batch("run", str(RECIPIENTS), *TEMPLATE, "--run-id", "r1").exit_code == 2
     monkeypatch.setenv("SENDOSO_CLIENT_SECRET", "wrong-secret")
-    result = batch("resume", "r1", "--json")
+    result = batch("resume", "r1", "--yes", "--json")
     assert result.exit_code == ExitCode.API_ERROR
     assert parse_json(result)["error"]["type"] == "AuthenticationError"
     assert env.sends() == []
@@ -704,7 +727,7 @@ def test_settle_not_sent_lets_resume_send_it(
     )
     plan_only(batch, path)
     make_unknown(ledger_url, "r1", 3)
-    assert batch("resume", "r1").exit_code == ExitCode.AMBIGUOUS
+    assert batch("resume", "r1", "--yes").exit_code == ExitCode.AMBIGUOUS
     assert [s["email"] for s in env.sends()] == ["ann@example.com"]
 
     settled = batch("settle", "r1", "3", "--not-sent")

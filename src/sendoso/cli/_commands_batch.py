@@ -288,6 +288,15 @@ def _format(value: str) -> Literal["auto", "csv", "jsonl"]:
 def resume(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run to continue (see `batch runs`).")],
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Do not ask for confirmation (asked only for a plan never confirmed).",
+            rich_help_panel=_SAFETY,
+        ),
+    ] = False,
     concurrency: SendConcurrencyOption = None,
     rate: RateOption = None,
     lease_seconds: LeaseOption = 60.0,
@@ -304,9 +313,13 @@ def resume(
 
         the_run = ledger.require_run(run_id)
         check_batch_run(the_run)
-        ledger.confirm(run_id)  # naming the run to resume is the go-ahead
         if not json_output:
             console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
+        if the_run.confirmed_at is None:
+            # A plan saved at a declined (or unanswerable) prompt: naming it is no consent.
+            if not yes:
+                _confirm(ledger, run_id, json_output=json_output)
+            ledger.confirm(run_id)
         code = execute(
             ledger,
             partial(_sending_client, cli_state, rate),
