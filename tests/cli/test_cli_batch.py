@@ -711,11 +711,134 @@ def test_settle_sent_records_the_send(
         "row": 2,
         "state": "submitted",
         "send_id": send["id"],
+        "found": {
+            "id": send["id"],
+            "status": "pending",
+            "email": "ann@example.com",
+            "gift_id": EGIFT,
+            "created_at": parse_json(settled)["found"]["created_at"],
+        },
     }
     (row,) = parse_json(batch("show", "r1", "--json"))["rows"]
     assert (row["state"], row["send_id"]) == ("submitted", send["id"])
     assert batch("resume", "r1").exit_code == 0
     assert len(env.sends()) == 1
+
+
+def unknown_after_a_lost_reply(
+    batch: Batch, env: Any, tmp_path: Path, write_config: Any, *people: dict[str, str]
+) -> list[dict[str, Any]]:
+    """Run ``people`` on an untrusted host whose replies are all lost: every row unknown,
+    every send created. Returns the sandbox's sends."""
+    untrusted(write_config)
+    path = write_csv(tmp_path / "lost.csv", list(people))
+    env.faults(drop_rate=1.0)
+    assert run(batch, "--concurrency", "1", file=path).exit_code == ExitCode.AMBIGUOUS
+    env.faults(drop_rate=0.0)
+    sends: list[dict[str, Any]] = env.sends()
+    return sends
+
+
+def test_settle_sent_refuses_a_send_the_api_does_not_know(
+    batch: Batch, env: Any, tmp_path: Path, write_config: Any
+) -> None:
+    """`settle --sent snd_bogus` asks the API first: unknown id, exit 2, the row stays unknown."""
+    unknown_after_a_lost_reply(batch, env, tmp_path, write_config, person("Ann", "ann@example.com"))
+    result = batch("settle", "r1", "2", "--sent", "snd_bogus")
+    assert result.exit_code == ExitCode.USAGE
+    assert "no send snd_bogus at" in result.stderr
+    assert result.stdout == ""
+    (row,) = parse_json(batch("show", "r1", "--json"))["rows"]
+    assert row["state"] == "unknown"
+
+
+def test_settle_sent_shows_the_send_and_asks_when_it_is_someone_elses(
+    batch: Batch, env: Any, tmp_path: Path, write_config: Any
+) -> None:
+    """Ann's send given for Bob's row: what the API found is shown, and without --yes (no
+    terminal) nothing is recorded; with --yes it is."""
+    sends = unknown_after_a_lost_reply(
+        batch,
+        env,
+        tmp_path,
+        write_config,
+        person("Ann", "ann@example.com"),
+        person("Bob", "bob@example.com"),
+    )
+    ann = next(s for s in sends if s["email"] == "ann@example.com")
+    refused = batch("settle", "r1", "3", "--sent", ann["id"])
+    assert refused.exit_code == ExitCode.USAGE
+    assert f"Found {ann['id']}: Ann Doe <ann@example.com>" in refused.stdout
+    assert "it went to ann@example.com, the row is for bob@example.com" in refused.stderr
+    assert "--yes" in refused.stderr
+    rows = parse_json(batch("show", "r1", "--json"))["rows"]
+    assert [r["state"] for r in rows] == ["unknown", "unknown"]
+    forced = batch("settle", "r1", "3", "--sent", ann["id"], "--yes", "--json")
+    assert forced.exit_code == 0
+    assert parse_json(forced)["found"]["mismatches"] == [
+        "it went to ann@example.com, the row is for bob@example.com",
+        "it belongs to row 2, not 3",
+    ]
+
+
+def test_settle_correct_needs_the_correct_flag(
+    batch: Batch, env: Any, tmp_path: Path, write_config: Any
+) -> None:
+    """A settled row is not settled again by accident: the refusal names --correct."""
+    (ann,) = unknown_after_a_lost_reply(
+        batch, env, tmp_path, write_config, person("Ann", "ann@example.com")
+    )
+    assert batch("settle", "r1", "2", "--sent", ann["id"]).exit_code == 0
+    again = batch("settle", "r1", "2", "--not-sent")
+    assert again.exit_code == ExitCode.USAGE
+    assert "row 2 is submitted, not unknown" in again.stderr
+    assert "--correct" in again.stderr
+
+
+def test_settle_correct_refuses_not_sent_when_the_send_exists(
+    batch: Batch, env: Any, tmp_path: Path, write_config: Any
+) -> None:
+    """Correcting to "not sent" asks the API about the recorded send: it exists, so the row
+    was sent and stays recorded so (resuming would send a second gift)."""
+    (ann,) = unknown_after_a_lost_reply(
+        batch, env, tmp_path, write_config, person("Ann", "ann@example.com")
+    )
+    assert batch("settle", "r1", "2", "--sent", ann["id"]).exit_code == 0
+    result = batch("settle", "r1", "2", "--not-sent", "--correct", "--yes")
+    assert result.exit_code == ExitCode.USAGE
+    assert f"{ann['id']} exists at" in result.stderr
+    (row,) = parse_json(batch("show", "r1", "--json"))["rows"]
+    assert (row["state"], row["send_id"]) == ("submitted", ann["id"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs the ledger transition submitted -> submitted (another send id), "
+    "owned by the ledger's state table",
+)
+def test_settle_correct_replaces_a_wrong_send_id(
+    batch: Batch, env: Any, tmp_path: Path, write_config: Any
+) -> None:
+    """Ann's row settled with Bob's send by mistake: `--sent ANN --correct` (confirmed on a
+    terminal) replaces it."""
+    sends = unknown_after_a_lost_reply(
+        batch,
+        env,
+        tmp_path,
+        write_config,
+        person("Ann", "ann@example.com"),
+        person("Bob", "bob@example.com"),
+    )
+    ids = {s["email"]: s["id"] for s in sends}
+    wrong = batch("settle", "r1", "2", "--sent", ids["bob@example.com"], "--yes")
+    assert wrong.exit_code == 0
+    unattended = batch("settle", "r1", "2", "--sent", ids["ann@example.com"], "--correct")
+    assert unattended.exit_code == ExitCode.USAGE
+    assert "--yes" in unattended.stderr
+    fixed = batch("settle", "r1", "2", "--sent", ids["ann@example.com"], "--correct", "--yes")
+    assert fixed.exit_code == 0, fixed.stderr
+    row = parse_json(batch("show", "r1", "--json"))["rows"][0]
+    assert (row["state"], row["send_id"]) == ("submitted", ids["ann@example.com"])
 
 
 def test_settle_not_sent_lets_resume_send_it(

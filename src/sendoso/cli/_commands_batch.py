@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         LedgerRow,
         PlanSummary,
         RunInfo,
+        Settlement,
     )
 
 __all__ = ["batch_app"]
@@ -494,23 +495,45 @@ def show(
 
 @batch_app.command("settle")
 def settle(
+    ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run.")],
     row: Annotated[int, typer.Argument(help="The row number, as `batch show` lists it.")],
     sent: Annotated[
         str | None,
         typer.Option(
-            "--sent", help="It was sent: the send id found in Sendoso.", metavar="SEND_ID"
+            "--sent",
+            help="It was sent: the send id found in Sendoso (checked with the API first).",
+            metavar="SEND_ID",
         ),
     ] = None,
     not_sent: Annotated[
         bool,
         typer.Option("--not-sent", help="It was not sent: the next resume sends it."),
     ] = False,
+    correct: Annotated[
+        bool,
+        typer.Option(
+            "--correct",
+            help="Replace a wrong settlement: the row is recorded as sent, but by another "
+            "send (--sent) or by none (--not-sent, only if the API has no such send).",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Do not ask (a correction, or a send that does not match)."
+        ),
+    ] = False,
     ledger_url: LedgerOption = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Settle a row left `unknown`: record what Sendoso shows for it."""
-    from sendoso.batch import RowState, settle_row
+    """Settle a row left `unknown`: record what Sendoso shows for it.
+
+    `--sent SEND_ID` is looked up with the API first: an id it does not know is refused, and
+    a send to another recipient or of another gift is shown and asked about. `--correct`
+    replaces a settlement that was wrong.
+    """
+    from sendoso.batch import RowState, plan_settlement, settle_row
 
     if (sent is None) == (not not_sent):
         raise usage_error(
@@ -518,17 +541,112 @@ def settle(
         )
     if sent is not None and not sent.strip():
         raise usage_error("--sent needs the send id", json_output=json_output)
+    send_id = sent.strip() if sent else None
+    found: dict[str, object] | None = None
     with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
-        target = settle_row(ledger, run_id, row, send_id=sent.strip() if sent else None)
+        plan = plan_settlement(ledger, run_id, row, send_id=send_id, correct=correct)
+        found = _check_settlement(state_of(ctx), ledger, plan, yes=yes, json_output=json_output)
+        target = settle_row(ledger, run_id, row, send_id=send_id, correct=correct)
     if json_output:
-        print_json({"run_id": run_id, "row": row, "state": target.value, "send_id": sent})
+        record: dict[str, object] = {
+            "run_id": run_id,
+            "row": row,
+            "state": target.value,
+            "send_id": send_id,
+        }
+        if found is not None:
+            record["found"] = found
+        if correct:
+            record["replaced_send_id"] = plan.row.send_id
+        print_json(record)
         return
     if target is RowState.SUBMITTED:
-        console().print(f"Row {row} recorded as sent ({text(sent)}).")
+        console().print(f"Row {row} recorded as sent ({text(send_id)}).")
     else:
         console().print(
             f"Row {row} recorded as not sent; `sendoso batch resume {text(run_id)}` will send it."
         )
+
+
+def _check_settlement(
+    cli_state: State, ledger: Ledger, plan: Settlement, *, yes: bool, json_output: bool
+) -> dict[str, object] | None:
+    """Ask the API about the send a settlement names (or, correcting to "not sent", about
+    the send recorded): refuse what it contradicts, show what it found, ask about a send that
+    does not match the row. Returns what was found, for --json."""
+    from sendoso.batch import check_host, send_mismatches
+    from sendoso.errors import NotFoundError
+
+    the_run = ledger.require_run(plan.row.run_id)
+    number = plan.row.number
+    with cli_state.client() as client:
+        check_host(the_run, client.base_url)
+        if plan.send_id is None:
+            if plan.correcting and plan.row.send_id:
+                try:
+                    recorded = client.sends.retrieve(plan.row.send_id)
+                except NotFoundError:
+                    recorded = None
+                if recorded is not None:
+                    raise usage_error(
+                        f"{plan.row.send_id} exists at {client.base_url} "
+                        f"(status {recorded.status}): row {number} was sent; nothing changed",
+                        json_output=json_output,
+                    )
+                _confirm_correction(plan, "not sent (the next resume sends it)", yes, json_output)
+            return None
+        try:
+            send = client.sends.retrieve(plan.send_id)
+        except NotFoundError:
+            raise usage_error(
+                f"no send {plan.send_id} at {client.base_url}; row {number} was not settled "
+                "(copy the send id from Sendoso, or settle it --not-sent)",
+                json_output=json_output,
+            ) from None
+    who = " ".join(p for p in (send.first_name, send.last_name) if p)
+    found: dict[str, object] = {
+        "id": send.id,
+        "status": send.status,
+        "email": send.email,
+        "gift_id": send.gift_id,
+        "created_at": send.created_at,
+    }
+    problems = send_mismatches(plan.row, send)
+    if not json_output:
+        created = send.created_at.isoformat(timespec="seconds") if send.created_at else "?"
+        console().print(
+            f"Found {text(send.id)}: {text(who)} <{text(send.email or '?')}>, "
+            f"gift {text(send.gift_id or '?')}, status {text(send.status)}, created {created}."
+        )
+    if problems:
+        found["mismatches"] = problems
+        listed = "; ".join(problems)
+        if not yes:
+            confirm_or_exit(
+                f"{send.id} does not match row {number} ({listed}). Record it anyway?",
+                interactive=stdin_is_interactive(),
+                not_interactive=f"{send.id} does not match row {number}: {listed}; "
+                "nothing recorded (pass --yes to record it anyway)",
+                cancelled=f"nothing recorded for row {number}",
+                json_output=json_output,
+            )
+    if plan.correcting:
+        _confirm_correction(plan, f"sent by {send.id}", yes, json_output)
+    return found
+
+
+def _confirm_correction(plan: Settlement, becomes: str, yes: bool, json_output: bool) -> None:
+    if yes:
+        return
+    number = plan.row.number
+    confirm_or_exit(
+        f"Row {number} is recorded as sent by {plan.row.send_id}; record it as {becomes}?",
+        interactive=stdin_is_interactive(),
+        not_interactive=f"correcting row {number} needs confirmation but stdin is not a "
+        "terminal; pass --yes. (nothing changed)",
+        cancelled=f"row {number} is unchanged",
+        json_output=json_output,
+    )
 
 
 @batch_app.command("status")
