@@ -352,6 +352,51 @@ def test_max_spend_plans_within_the_budget_and_sends_only_those(
     assert len(submitted) + len(budget) == 24
 
 
+def readme_batch_command() -> list[str]:
+    """The README's `sendoso batch run … --max-spend …` example, as its words."""
+    import shlex
+
+    readme = (RECIPIENTS.parents[1] / "README.md").read_text("utf-8")
+    lines = readme.splitlines()
+    for start, first in enumerate(lines):
+        if not first.startswith("sendoso batch run"):
+            continue
+        command = ""
+        for line in lines[start:]:
+            command += line.split("#")[0].rstrip().removesuffix("\\") + " "
+            if not line.rstrip().endswith("\\"):
+                break
+        if "--max-spend" in command:
+            return shlex.split(command)[2:]
+    raise AssertionError("the README has no `sendoso batch run ... --max-spend` example")
+
+
+def test_the_readme_batch_example_plans_every_valid_row(batch: Batch, env: Any) -> None:
+    """The README's example, run as printed on examples/recipients.csv: no row skipped for
+    the budget (its GBP row too), and the plan shows each currency's cap."""
+    args = readme_batch_command()
+    assert str(RECIPIENTS.relative_to(RECIPIENTS.parents[1])) in args
+    args = [str(RECIPIENTS) if a.endswith("recipients.csv") else a for a in args]
+    result = batch(*args, "--dry-run", "--json")
+    skipped = parse_json(result)["skipped"]
+    assert "budget" not in skipped, skipped
+    shown = batch(*args, "--dry-run")
+    assert "5,000.00 USD" in shown.stdout
+    assert "500.00 GBP" in shown.stdout
+
+
+def test_the_plan_names_each_currency_cap_and_what_has_none(batch: Batch, env: Any) -> None:
+    """`--max-spend 5000` is USD only: the plan says so, and that other currencies have no
+    cap (their rows are skipped), instead of a bare "5000"."""
+    shown = batch("run", str(RECIPIENTS), *TEMPLATE, "--max-spend", "5000", "--dry-run")
+    (budget,) = [line for line in shown.stdout.splitlines() if "Budget" in line]
+    assert "5,000.00 USD" in budget
+    assert "no cap" in budget
+    none = batch("run", str(RECIPIENTS), *TEMPLATE, "--dry-run")
+    (budget,) = [line for line in none.stdout.splitlines() if "Budget" in line]
+    assert "no cap in any currency" in budget
+
+
 def test_cooldown_in_a_dry_run_skips_recipients_gifted_by_an_earlier_run(
     batch: Batch, env: Any
 ) -> None:

@@ -203,7 +203,7 @@ def estimate_text(estimate: Mapping[str, Sequence[Decimal]]) -> str:
 def _plan_table(summary: PlanSummary, run_id: str, spec: Any, *, dry: bool) -> Table:
     skipped = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.skipped.items()))
     per_gift = ", ".join(f"{gift} \u00d7{n}" for gift, n in summary.per_gift.most_common())
-    budget = ", ".join(spec.max_spend) if spec.max_spend else "none (--max-spend)"
+    budget = _budget_text(spec.max_spend)
     rows: dict[str, object] = {
         "Run": run_id,
         "Rows": summary.rows,
@@ -214,6 +214,18 @@ def _plan_table(summary: PlanSummary, run_id: str, spec: Any, *, dry: bool) -> T
         "Budget": budget,
     }
     return kv_table(rows, title="Dry run plan" if dry else "Plan")
+
+
+def _budget_text(max_spend: Sequence[str]) -> str:
+    """Each currency's cap, and what happens to the others: "5000" alone is a USD cap, and
+    a row priced in pounds is then skipped, which the plan must not leave unsaid."""
+    from sendoso.batch import Budget
+
+    if not max_spend:
+        return "none: no cap in any currency (--max-spend)"
+    caps = Budget.parse(max_spend).caps
+    listed = ", ".join(f"{cap:,.2f} {currency}" for currency, cap in caps.items())
+    return f"{listed}; no cap for any other currency: rows priced in one are skipped"
 
 
 def rows_table(title: str) -> Table:
