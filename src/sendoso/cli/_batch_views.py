@@ -47,9 +47,11 @@ def execute(
     concurrency: int,
     lease_seconds: float,
     json_output: bool,
+    *,
+    next_steps: bool = True,
 ) -> int:
-    """Send the run's open rows with a progress bar, show the outcome; returns the exit
-    code."""
+    """Send the run's open rows with a progress bar, show the outcome (with the commands to
+    take it further, unless ``next_steps`` is false); returns the exit code."""
     import time
 
     import anyio
@@ -88,7 +90,7 @@ def execute(
     with progress:
         result = anyio.run(main)
     invalid = ledger.skip_counts(the_run.run_id).get("invalid", 0)
-    _show_result(ledger, the_run.run_id, result, invalid, json_output)
+    _show_result(ledger, the_run.run_id, result, invalid, json_output, next_steps=next_steps)
     return _run_exit_code(result, invalid)
 
 
@@ -267,7 +269,13 @@ def _run_exit_code(result: RunResult, invalid: int) -> int:
 
 
 def _show_result(
-    ledger: Ledger, run_id: str, result: RunResult, invalid: int, json_output: bool
+    ledger: Ledger,
+    run_id: str,
+    result: RunResult,
+    invalid: int,
+    json_output: bool,
+    *,
+    next_steps: bool,
 ) -> None:
     from sendoso.batch import RowState, RunEnd
 
@@ -288,6 +296,8 @@ def _show_result(
     out.print(counts_table(counts, title=f"Run {run_id}"))
     if result.end is RunEnd.FINISHED:
         out.print(f"[green]Finished:[/green] {result.sent_now} sent by this process.")
+        if not next_steps:
+            return
     else:
         out.print(f"[yellow]Paused:[/yellow] {text(say(result.message))}.")
         out.print(f"Continue with: sendoso batch resume {text(run_id)}")

@@ -33,13 +33,40 @@ __all__ = [
     "error_console",
     "gifts_table",
     "money",
+    "on_path",
     "print_json",
     "print_problems",
+    "program",
     "render_error",
     "send_table",
     "ships_to",
     "text",
 ]
+
+
+def program() -> str:
+    """How to type this command here, for the commands a hint suggests: ``sendoso`` when
+    that name on PATH is this program, else the path it was started by (``make demo`` runs
+    ``.venv/bin/sendoso``, which a fresh shell does not find as ``sendoso``)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    started = Path(sys.argv[0])
+    if started.name != "sendoso" or not started.is_file():
+        return "sendoso"  # not the console script (python -m, a test runner): no better guess
+    found = shutil.which("sendoso")
+    if found is not None and Path(found).resolve() == started.resolve():
+        return "sendoso"
+    relative = os.path.relpath(started.resolve(), Path.cwd())
+    if relative.startswith(".."):
+        return str(started.resolve())
+    return relative if os.sep in relative else os.path.join(".", relative)
+
+
+def on_path() -> bool:
+    """Whether ``sendoso`` as a bare word runs this program."""
+    return program() == "sendoso"
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (errors too).")]
