@@ -210,3 +210,35 @@ def test_main_maps_sdk_errors_that_escape_a_command(
     assert exited.value.code == 3
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["idempotency_key"] == "k-1"
+
+
+def test_global_options_are_accepted_after_the_command(cli: Invoke, env: object) -> None:
+    """-v, --profile (and the other global options) may follow the command too."""
+    after = cli(["gifts", "list", "-v"])
+    before = cli(["-v", "gifts", "list"])
+    assert after.exit_code == before.exit_code == 0
+    assert "GET" in after.stderr
+    assert after.stdout == before.stdout
+    profile_after = cli(["gifts", "list", "--profile", "nowhere"])
+    profile_before = cli(["--profile", "nowhere", "gifts", "list"])
+    assert profile_after.exit_code == profile_before.exit_code == ExitCode.USAGE
+    assert profile_after.stderr == profile_before.stderr
+    assert "nowhere" in profile_after.stderr
+
+
+def test_json_is_accepted_before_the_command(cli: Invoke, env: object) -> None:
+    """`sendoso --json gifts list` is `sendoso gifts list --json`."""
+    before = cli(["--json", "gifts", "list", "--category", "egift"])
+    after = cli(["gifts", "list", "--category", "egift", "--json"])
+    assert before.exit_code == after.exit_code == 0
+    assert parse_json(before) == parse_json(after)
+
+
+def test_an_option_value_that_looks_like_a_global_option_stays_a_value(
+    cli: Invoke, env: object
+) -> None:
+    """`--message -v` is a message, not --verbose."""
+    args = [*EGIFT[:-2], "--message", "-v", "--dry-run", "--json"]
+    result = cli(args)
+    assert result.exit_code == 0, result.stdout
+    assert result.stderr == ""

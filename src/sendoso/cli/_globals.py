@@ -1,0 +1,104 @@
+"""Global options in either position: ``sendoso gifts list -v`` is ``sendoso -v gifts list``,
+and ``sendoso --json gifts list`` is ``sendoso gifts list --json``.
+
+Click parses a group's options before its command's, so the root group reorders its
+arguments first: a global option found among a command's arguments moves to the front, and
+``--json`` given before the command moves to after it (``--json`` belongs to each command, as
+not every command prints JSON). Only tokens that click itself would read as options move: a
+value of the command's own option (``--message -v``) stays where it is, a command's own option
+of the same name (``sandbox serve --client-id``) wins, and nothing after ``--`` moves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from typer.core import TyperGroup
+
+__all__ = ["GlobalOptionsGroup"]
+
+_JSON = "--json"
+
+
+def _names(command: Any) -> tuple[set[str], set[str]]:
+    """The option names of ``command``: all of them, and those that take a value."""
+    every: set[str] = set()
+    valued: set[str] = set()
+    for param in command.params:
+        if getattr(param, "param_type_name", None) != "option":
+            continue
+        names = {*param.opts, *param.secondary_opts}
+        every |= names
+        if not param.is_flag and not param.count:
+            valued |= set(param.opts)
+    return every, valued
+
+
+class GlobalOptionsGroup(TyperGroup):
+    """The root group: moves global options to where click reads them."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        reordered: list[str] = super().parse_args(ctx, self._reordered(ctx, args))
+        return reordered
+
+    def _reordered(self, ctx: Any, args: list[str]) -> list[str]:
+        root_all, root_valued = _names(self)
+        root_all.discard("--help")
+        # The root's own part: its options (and their values), up to the first command name.
+        head: list[str] = []
+        json_before = False
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] != "--":
+            token = args[i]
+            if token == _JSON:
+                json_before = True
+            else:
+                head.append(token)
+                if token in root_valued and i + 1 < len(args):
+                    head.append(args[i + 1])
+                    i += 1
+            i += 1
+        # The command path: group names down to the command that takes the rest.
+        path: list[str] = []
+        group: Any = self
+        while i < len(args) and _is_group(group):
+            found = group.get_command(ctx, args[i])
+            if found is None:
+                break
+            path.append(args[i])
+            group = found
+            i += 1
+        if _is_group(group) or not path:
+            # No command reached (a typo, a bare group, --help): click says what is wrong.
+            return [*head, *([_JSON] if json_before else []), *args[i:]]
+        own_all, own_valued = _names(group)
+        moved: list[str] = []
+        rest: list[str] = []
+        tail = args[i:]
+        j = 0
+        while j < len(tail):
+            token = tail[j]
+            if token == "--":
+                rest += tail[j:]
+                break
+            name = token.split("=", 1)[0] if token.startswith("--") else token
+            if token.startswith("-") and name not in own_all and name in root_all:
+                moved.append(token)
+                if name in root_valued and "=" not in token and j + 1 < len(tail):
+                    moved.append(tail[j + 1])
+                    j += 1
+            else:
+                rest.append(token)
+                if name in own_valued and "=" not in token and j + 1 < len(tail):
+                    rest.append(tail[j + 1])
+                    j += 1
+            j += 1
+        if json_before and _JSON not in own_all:
+            head.append(_JSON)  # click says the command has no such option
+        elif json_before:
+            rest.insert(0, _JSON)
+        return [*head, *moved, *path, *rest]
+
+
+def _is_group(command: Any) -> bool:
+    return callable(getattr(command, "get_command", None))
