@@ -241,7 +241,7 @@ def run(
     except ValueError as exc:
         raise usage_error(str(exc), json_output=json_output) from None
     cli_state = state_of(ctx)
-    with guard(json_output=json_output):
+    with guard(json_output=json_output, sending=True):
         with cli_state.client() as client:
             catalog = client.gifts.list()
             base_url = client.base_url
@@ -309,7 +309,7 @@ def resume(
     Several `resume` processes may share one run on a PostgreSQL ledger; they split the rows.
     """
     cli_state = state_of(ctx)
-    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output, sending=True), open_ledger(ledger_url) as ledger:
         from sendoso.batch import check_batch_run
 
         the_run = ledger.require_run(run_id)

@@ -55,6 +55,10 @@ def demo(
         typer.Option(
             help="A CSV of recipients to send as a batch (e.g. examples/recipients.csv).",
             metavar="FILE",
+            # Checked before the tour starts, not after it has run for a while.
+            exists=True,
+            dir_okay=False,
+            readable=True,
         ),
     ] = None,
 ) -> None:
@@ -70,7 +74,7 @@ def demo(
     from sendoso.sandbox import SandboxConfig, SandboxControl, SandboxServer
 
     out = console()
-    with guard(json_output=False):
+    with guard(json_output=False, sending=True):
         out.rule("[bold]Sendoso demo[/bold]: a local sandbox, no account, no network")
         with SandboxServer(SandboxConfig(rate_limit=None)) as server:
             out.print(f"Started a sandbox at [cyan]{text(server.url)}[/cyan].")

@@ -299,8 +299,9 @@ def _problem_summary(count: int) -> str:
     return f"the request has {count} {noun}; nothing was sent"
 
 
-def render_error(exc: SendosoError, *, json_output: bool) -> None:
-    """Show ``exc``: as JSON on stdout with ``--json``, else a short message on stderr."""
+def render_error(exc: SendosoError, *, json_output: bool, sending: bool = True) -> None:
+    """Show ``exc``: as JSON on stdout with ``--json``, else a short message on stderr.
+    ``sending``: the command sends (a command that only reads never says "not sent")."""
     if json_output:
         print_json(error_json(exc))
         return
@@ -316,7 +317,12 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
     if isinstance(exc, ValidationError):
         count = len(exc.problems)
         noun = "problem" if count == 1 else "problems"
-        print_problems(exc.problems, heading=f"Not sent: the request has {count} {noun}:")
+        heading = (
+            f"Not sent: the request has {count} {noun}:"
+            if sending
+            else f"Invalid input ({count} {noun}):"
+        )
+        print_problems(exc.problems, heading=heading)
         return
     if isinstance(exc, ConfigurationError):
         out.print(f"[red]Configuration error:[/red] {text(redact(say_error(exc)))}")
@@ -338,6 +344,8 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
     if isinstance(exc, APIStatusError):
         out.print(f"[red]API error {exc.status_code}:[/red] {text(redact(exc.message))}")
         for detail in exc.details:
+            if detail.message == exc.message:
+                continue  # the API's summary is its only detail: said once is enough
             out.print(f"  - {text(detail.field)}: {text(redact(detail.message))}")
         if exc.request_id:
             out.print(f"  (request id {text(exc.request_id)})")
