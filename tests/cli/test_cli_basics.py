@@ -242,3 +242,24 @@ def test_an_option_value_that_looks_like_a_global_option_stays_a_value(
     result = cli(args)
     assert result.exit_code == 0, result.stdout
     assert result.stderr == ""
+
+
+def test_a_reader_that_stops_reading_is_not_an_error(tmp_path: object) -> None:
+    """`sendoso batch runs | head -1`: stdout closed early is exit 0, no traceback."""
+    import os
+
+    sendoso = os.path.join(os.path.dirname(sys.executable), "sendoso")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line: every write fails
+    try:
+        done = subprocess.run(
+            [sendoso, "batch", "runs", "--ledger", f"sqlite:///{tmp_path}/ledger.db"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr

@@ -726,7 +726,7 @@ def test_a_dropped_reply_on_an_untrusted_host_leaves_the_row_unknown(
     env.faults(drop_rate=1.0)
     result = run(batch, file=path)
     assert result.exit_code == ExitCode.AMBIGUOUS
-    assert "1 rows are unknown" in result.stdout
+    assert "1 row is unknown" in result.stdout
     assert len(env.sends()) == 1  # it was created; only the answer was lost
 
     env.faults(drop_rate=0.0)
@@ -986,3 +986,52 @@ def test_default_concurrency_keeps_up_with_the_rate(
     from sendoso.cli._commands_batch import _workers
 
     assert _workers(concurrency, rate) == workers
+
+
+# smaller things a newcomer met ------------------------------------------------------------
+
+
+def test_show_never_breaks_a_send_id(
+    batch: Batch, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an 80-column terminal the rows table folds recipients and reasons, never an id."""
+    assert run(batch).exit_code == ExitCode.USAGE  # the example file has invalid rows
+    monkeypatch.setenv("COLUMNS", "80")
+    shown = batch("show", "r1", "--state", "submitted").stdout
+    for sent in env.sends():
+        assert sent["id"] in shown
+
+
+def test_without_a_terminal_a_run_prints_progress_lines(
+    batch: Batch, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No terminal: a progress line on stderr every PROGRESS_EVERY seconds (here a clock that
+    jumps 10 s per reading, so every update is due), stdout untouched by them."""
+    ticks = iter(range(0, 10**6, 10))
+    monkeypatch.setattr("sendoso.cli._batch_views.clock", lambda: float(next(ticks)))
+    result = run(batch)
+    assert result.exit_code == ExitCode.USAGE
+    lines = [line for line in result.stderr.splitlines() if line.startswith("sending: ")]
+    assert lines, result.stderr
+    assert any("/24" in line and "submitted" in line for line in lines)
+    assert "sending: " not in result.stdout
+
+
+def test_report_to_stdout(batch: Batch, env: Any) -> None:
+    """`--out -` writes the report to stdout: CSV, or JSON with --json."""
+    run(batch)
+    as_csv = batch("report", "r1", "--out", "-")
+    assert as_csv.exit_code == 0
+    assert next(csv.reader(as_csv.stdout.splitlines()))[:2] == ["row", "recipient"]
+    assert len(as_csv.stdout.splitlines()) == 31
+    as_json = batch("report", "r1", "--out", "-", "--json")
+    assert as_json.exit_code == 0
+    assert len(parse_json(as_json)) == 30
+
+
+def test_one_send_is_one_send(batch: Batch, env: Any, tmp_path: Path) -> None:
+    """Counts of one read as one: "1 send", not "1 sends"."""
+    path = write_csv(tmp_path / "one.csv", [person("Ann", "ann@example.com")])
+    assert run(batch, file=path).exit_code == 0
+    status = batch("status", "r1")
+    assert "1 send (" in status.stdout

@@ -39,7 +39,7 @@ from sendoso.batch._ledger import (
     ledger_failures,
 )
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
-from sendoso.batch._report import neutralise, report_record, write_report
+from sendoso.batch._report import neutralise, report_record, write_report, write_report_to
 from sendoso.batch._runner import (
     BatchRunner,
     RunEnd,
@@ -102,4 +102,5 @@ __all__ = [
     "send_mismatches",
     "settle_row",
     "write_report",
+    "write_report_to",
 ]

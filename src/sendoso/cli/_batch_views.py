@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sendoso.cli._exit import ExitCode
-from sendoso.cli._output import console, error_console, kv_table, print_json, text
+from sendoso.cli._output import console, error_console, kv_table, plural, print_json, text
 from sendoso.cli._words import CLI_WORDING, say
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "PROGRESS_EVERY",
+    "clock",
     "counts_json",
     "counts_table",
     "estimate_text",
@@ -38,6 +40,39 @@ __all__ = [
     "show_plan",
     "show_status",
 ]
+
+
+#: Seconds between progress lines when stderr is not a terminal (a log, a CI job), where the
+#: progress bar shows nothing until the end.
+PROGRESS_EVERY = 5.0
+
+
+def clock() -> float:
+    """What progress lines are timed by (a test puts a clock of its own here)."""
+    import time
+
+    return time.monotonic()
+
+
+def _progress_lines(json_output: bool) -> Callable[[int, int, str, str], None]:
+    """Writes "sending: 120/300 (submitted 118, unknown 2), 9.8/s" to stderr at most every
+    :data:`PROGRESS_EVERY` seconds, unless stderr is a terminal (the bar is shown there)."""
+    import sys
+
+    if not json_output and error_console().is_terminal:
+        return lambda done, total, counts, rate: None
+    last = [clock()]
+
+    def line(done: int, total: int, counts: str, rate: str) -> None:
+        now = clock()
+        if now - last[0] < PROGRESS_EVERY:
+            return
+        last[0] = now
+        details = "".join((f" ({counts})" if counts else "", f", {rate}" if rate else ""))
+        sys.stderr.write(f"sending: {done}/{total}{details}\n")
+        sys.stderr.flush()
+
+    return line
 
 
 def execute(
@@ -62,6 +97,7 @@ def execute(
     finals = (RowState.SUBMITTED, RowState.REJECTED, RowState.UNKNOWN, RowState.SKIPPED)
     progress = _progress(json_output)
     task = progress.add_task("sending", total=total or 1, counts="", rate="")
+    progress_line = _progress_lines(json_output)
     started = time.monotonic()
 
     async def main() -> RunResult:
@@ -76,6 +112,7 @@ def execute(
                 elapsed = time.monotonic() - started
                 rate_now = f"{done / elapsed:.1f}/s" if elapsed > 0 else ""
                 progress.update(task, completed=done, counts=counts, rate=rate_now)
+                progress_line(done, total, counts, rate_now)
 
             runner = BatchRunner(
                 ledger,
@@ -174,10 +211,10 @@ def show_plan(
         skipped = sum(summary.skipped.values())
         if skipped > shown:
             out.print(
-                f"... and {skipped - shown} more skipped rows: "
+                f"... and {plural(skipped - shown, 'more skipped row')}: "
                 f"`sendoso batch show {text(run_id)} --state skipped`"
                 if not dry
-                else f"... and {skipped - shown} more skipped rows."
+                else f"... and {plural(skipped - shown, 'more skipped row')}."
             )
     if dry:
         out.print("[green]Dry run:[/green] nothing was sent and nothing was recorded.")
@@ -237,7 +274,8 @@ def rows_table(title: str) -> Table:
     table.add_column("row", justify="right", no_wrap=True)
     table.add_column("recipient", overflow="fold")
     table.add_column("state", no_wrap=True)
-    table.add_column("send id / status", overflow="fold")
+    # An id is copied into `batch settle` and the dashboard: folded, it no longer matches.
+    table.add_column("send id / status", no_wrap=True)
     table.add_column("reason", overflow="fold")
     return table
 
@@ -303,12 +341,13 @@ def _show_result(
         out.print(f"Continue with: sendoso batch resume {text(run_id)}")
     if counts.get(RowState.UNKNOWN):
         out.print(
-            f"[red]{counts[RowState.UNKNOWN]} rows are unknown[/red]: they may have been sent. "
+            f"[red]{plural(counts[RowState.UNKNOWN], 'row is', 'rows are')} unknown[/red]: "
+            "they may have been sent. "
             f"See `sendoso batch show {text(run_id)} --state unknown`, then settle each."
         )
     if invalid:
         out.print(
-            f"{invalid} invalid rows were skipped: "
+            f"{plural(invalid, 'invalid row was', 'invalid rows were')} skipped: "
             f"`sendoso batch report {text(run_id)} --out report.csv` lists them."
         )
     out.print(f"Track deliveries: sendoso batch status {text(run_id)}")
@@ -368,7 +407,7 @@ def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output:
         )
         return
     rows: dict[str, object] = {
-        "Asked": f"{result.asked} sends ({result.changed} changed)",
+        "Asked": f"{plural(result.asked, 'send')} ({result.changed} changed)",
         **dict(sorted(statuses.items())),
         "Estimated spend (sent)": estimate_text(spend.get(RowState.SUBMITTED, {})),
     }
@@ -376,6 +415,6 @@ def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output:
         rows["May have been spent (unknown)"] = estimate_text(spend[RowState.UNKNOWN])
     console().print(kv_table(rows, title=f"Run {run_id}: statuses"))
     if result.failed:
-        error_console().print(f"[red]{result.failed} sends could not be refreshed:[/red]")
+        error_console().print(f"[red]{plural(result.failed, 'send')} could not be refreshed:[/red]")
     for error in result.errors[:10]:
         error_console().print(f"  - {text(error)}")

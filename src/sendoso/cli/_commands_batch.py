@@ -31,6 +31,7 @@ from sendoso.cli._output import (
     error_console,
     kv_table,
     parse_pairs,
+    plural,
     print_json,
     stdin_is_interactive,
     text,
@@ -356,7 +357,7 @@ def _confirm(ledger: Ledger, run_id: str, *, json_output: bool) -> None:
     planned = ledger.counts(run_id).get(RowState.PLANNED, 0)
     estimate = estimate_text(ledger.spend(run_id).get(RowState.PLANNED, {}))
     confirm_or_exit(
-        f"Send {planned} gifts for about {estimate}?",
+        f"Send {plural(planned, 'gift')} for about {estimate}?",
         interactive=stdin_is_interactive(),
         not_interactive=f"confirmation needed but stdin is not a terminal; pass --yes. ({later})",
         cancelled=later,
@@ -687,16 +688,36 @@ def status(
 @batch_app.command("report")
 def report(
     run_id: Annotated[str, typer.Argument(help="The run.")],
-    out: Annotated[Path, typer.Option("--out", help="Report file: .csv or .json.")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="Report file: .csv or .json; '-' for stdout (CSV, or JSON with --json).",
+            metavar="FILE",
+        ),
+    ],
     ledger_url: LedgerOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Write one line per input row: row, recipient, state, send id, status, error, estimate."""
-    from sendoso.batch import write_report
+    import sys
 
+    from sendoso.batch import write_report, write_report_to
+
+    if out == "-":
+        # The report is the output: no summary line after it (--json: the report itself).
+        with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
+            write_report_to(
+                ledger,
+                run_id,
+                sys.stdout,
+                format="json" if json_output else "csv",
+                wording=CLI_WORDING,
+            )
+        return
     with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         count = write_report(ledger, run_id, out, wording=CLI_WORDING)
     if json_output:
         print_json({"run_id": run_id, "out": str(out), "rows": count})
     else:
-        console().print(f"Wrote {count} rows to {text(out)}.")
+        console().print(f"Wrote {plural(count, 'row')} to {text(out)}.")

@@ -11,11 +11,12 @@ of the same name (``sandbox serve --client-id``) wins, and nothing after ``--`` 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
+import typer
 from typer.core import TyperGroup
 
-__all__ = ["GlobalOptionsGroup"]
+__all__ = ["GlobalOptionsGroup", "reader_gone"]
 
 _JSON = "--json"
 
@@ -36,6 +37,12 @@ def _names(command: Any) -> tuple[set[str], set[str]]:
 
 class GlobalOptionsGroup(TyperGroup):
     """The root group: moves global options to where click reads them."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            reader_gone()
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         reordered: list[str] = super().parse_args(ctx, self._reordered(ctx, args))
@@ -102,3 +109,23 @@ class GlobalOptionsGroup(TyperGroup):
 
 def _is_group(command: Any) -> bool:
     return callable(getattr(command, "get_command", None))
+
+
+def reader_gone() -> NoReturn:
+    """The reader of stdout stopped reading (`sendoso batch show RUN | head -1`): what it
+    wanted it has, so this is no failure: exit 0. Later writes, and the flush at exit, go
+    nowhere."""
+    _silence_stdout()
+    raise typer.Exit(0)
+
+
+def _silence_stdout() -> None:
+    import os
+    import sys
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass  # not a real file descriptor (a test's captured stream): nothing to flush later

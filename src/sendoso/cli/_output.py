@@ -34,6 +34,7 @@ __all__ = [
     "gifts_table",
     "money",
     "on_path",
+    "plural",
     "print_json",
     "print_problems",
     "program",
@@ -42,6 +43,11 @@ __all__ = [
     "ships_to",
     "text",
 ]
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 send``, ``2 sends`` (``many`` for an irregular plural)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def program() -> str:
@@ -78,12 +84,25 @@ PIPE_WIDTH = 120
 def console() -> Console:
     import os
 
+    stdout = _stdout_console()
+    out = stdout(highlight=False)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out = stdout(highlight=False, width=PIPE_WIDTH)
+    return out
+
+
+def _stdout_console() -> type[Console]:
+    """rich's Console, except that a reader who stops reading is no error of ours."""
     from rich.console import Console
 
-    out = Console(highlight=False)
-    if not out.is_terminal and not os.environ.get("COLUMNS"):
-        out = Console(highlight=False, width=PIPE_WIDTH)
-    return out
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 here; `sendoso batch show RUN | head -1` got what it wanted.
+            from sendoso.cli._globals import reader_gone
+
+            reader_gone()
+
+    return StdoutConsole
 
 
 def error_console() -> Console:
@@ -308,6 +327,7 @@ def render_error(exc: SendosoError, *, json_output: bool, sending: bool = True) 
     from sendoso.errors import (
         AmbiguousSendError,
         APIStatusError,
+        AuthenticationError,
         ConfigurationError,
         ResponseParseError,
         ValidationError,
@@ -349,6 +369,8 @@ def render_error(exc: SendosoError, *, json_output: bool, sending: bool = True) 
             out.print(f"  - {text(detail.field)}: {text(redact(detail.message))}")
         if exc.request_id:
             out.print(f"  (request id {text(exc.request_id)})")
+        if isinstance(exc, AuthenticationError):
+            out.print(_what_to_check())
         return
     if isinstance(exc, ResponseParseError) and exc.idempotency_key:
         out.print(f"[red]Unreadable response:[/red] {text(redact(exc.message))}")
@@ -356,6 +378,22 @@ def render_error(exc: SendosoError, *, json_output: bool, sending: bool = True) 
         out.print("Do not send it again: the API accepted it. Find it in the Sendoso dashboard.")
         return
     out.print(f"[red]Error:[/red] {text(redact(say_error(exc)))}")
+
+
+def _what_to_check() -> str:
+    """After a 401: the credentials that were refused, and where each comes from."""
+    from sendoso.cli._state import credentials_in_use
+
+    used = credentials_in_use()
+    client_id = f" ({text(used.client_id)})" if used and used.client_id else ""
+    host = f" ({text(used.base_url)})" if used else ""
+    profile = f" (now {text(used.profile)})" if used and used.profile else ""
+    return (
+        f"Check the client id{client_id}, the client secret (SENDOSO_CLIENT_SECRET or the "
+        f"profile's client_secret) and the host they belong to{host}: SENDOSO_BASE_URL or "
+        f"--base-url; and the profile{profile}: --profile, in $SENDOSO_CONFIG. All three "
+        "come from one place, flags > environment > profile."
+    )
 
 
 def kv_table(rows: Mapping[str, object], *, title: str | None = None) -> Table:
