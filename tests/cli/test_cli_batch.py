@@ -1035,3 +1035,13 @@ def test_one_send_is_one_send(batch: Batch, env: Any, tmp_path: Path) -> None:
     assert run(batch, file=path).exit_code == 0
     status = batch("status", "r1")
     assert "1 send (" in status.stdout
+
+
+def test_settle_not_sent_needs_no_credentials(
+    batch: Batch, env: Any, tmp_path: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only `--sent` (and a correction) asks the API; `--not-sent` of an unknown row is local."""
+    plan_only(batch, write_csv(tmp_path / "one.csv", [person("Ann", "ann@example.com")]))
+    make_unknown(ledger_url, "r1", 2)
+    monkeypatch.delenv("SENDOSO_CLIENT_SECRET")
+    assert batch("settle", "r1", "2", "--not-sent").exit_code == 0

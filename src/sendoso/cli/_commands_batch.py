@@ -578,6 +578,8 @@ def _check_settlement(
     from sendoso.batch import check_host, send_mismatches
     from sendoso.errors import NotFoundError
 
+    if plan.send_id is None and not plan.correcting:
+        return None  # "not sent" of an unknown row: nothing the API could confirm by id
     the_run = ledger.require_run(plan.row.run_id)
     number = plan.row.number
     with cli_state.client() as client:
