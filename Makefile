@@ -26,7 +26,7 @@ install:
 lint: setup
 	$(BIN)/ruff format --check src tests benchmarks chaos scripts
 	$(BIN)/ruff check src tests benchmarks chaos scripts
-	$(BIN)/mypy --strict src
+	$(BIN)/mypy --strict src tests benchmarks chaos scripts
 	$(BIN)/lint-imports --no-cache
 
 format: setup

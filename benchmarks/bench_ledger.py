@@ -276,7 +276,8 @@ def run(quick: bool) -> list[Figure]:
             for attempt in range(REPEATS):
                 run_id = f"costed-{attempt}"
                 path = recipients_csv(directory / f"{run_id}.csv", batch_rows)
-                with _TimedLedger(f"sqlite:///{directory}/{run_id}.db") as ledger:
+                ledger = _TimedLedger(f"sqlite:///{directory}/{run_id}.db")
+                with ledger:
                     plan(ledger, sandbox, path, run_id)
                     requests = [
                         SendRequest.model_validate(row.request)

@@ -78,9 +78,9 @@ def run(quick: bool) -> list[Figure]:
                 times[name].append(_seconds(command, warm))
         for index in range(cold_rounds):
             for name in ("help", "gifts"):
-                cold = {**os.environ, "XDG_CACHE_HOME": str(Path(tmp) / f"cold-{index}-{name}")}
-                times[f"{name} cold"].append(_seconds(commands[name], cold))
-                times["pass"].append(_seconds(commands["pass"], cold))
+                empty = {**os.environ, "XDG_CACHE_HOME": str(Path(tmp) / f"cold-{index}-{name}")}
+                times[f"{name} cold"].append(_seconds(commands[name], empty))
+                times["pass"].append(_seconds(commands["pass"], empty))
 
     median = {name: statistics.median(values) for name, values in times.items()}
     base = median["pass"]

@@ -36,7 +36,7 @@ import textwrap
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -135,19 +135,6 @@ def write_rows(path: Path, rows: int, seed: int = 5) -> Path:
     return path
 
 
-class _NoLedger:
-    """A plan writer that keeps nothing: what is left is validation and templating."""
-
-    def __init__(self) -> None:
-        self.rows_written = 0
-
-    def first_rows(self, dedupe_keys: Any) -> dict[str, int]:
-        return {}
-
-    def add(self, rows: Any) -> None:
-        self.rows_written += len(rows)
-
-
 def _catalog() -> list[Any]:
     from sendoso.sandbox._catalog import CATALOG
 
@@ -166,6 +153,19 @@ def _plan_without_ledger(path: Path) -> int:
     from sendoso.batch._plan import PlanOptions, plan_rows
     from sendoso.batch._sources import Source
     from sendoso.batch._template import MessageTemplate
+    from sendoso.ledger import PlannedRow, PlanWriter
+
+    class _NoLedger(PlanWriter):
+        """A plan writer that keeps nothing: what is left is validation and templating."""
+
+        def __init__(self) -> None:  # no connection: nothing is written
+            self.rows_written = 0
+
+        def first_rows(self, dedupe_keys: Iterable[str]) -> dict[str, int]:
+            return {}
+
+        def add(self, rows: Sequence[PlannedRow]) -> None:
+            self.rows_written += len(rows)
 
     options = PlanOptions(run_id="bench", template=MessageTemplate(TEMPLATE))
     summary = plan_rows(Source(path).rows(), _catalog(), options, _NoLedger())

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from importlinter import Contract, ContractCheck, fields, output
 
@@ -66,7 +67,7 @@ class PrivateNamesContract(Contract):
     ignore_imports = fields.SetField(subfield=fields.StringField(), required=False)
 
     def check(self, graph: Any, verbose: bool) -> ContractCheck:
-        ignored: set[str] = set(self.ignore_imports or ())  # type: ignore[call-overload]
+        ignored = {str(entry) for entry in cast(Iterable[object], self.ignore_imports or ())}
         found = private_name_imports(set(graph.modules))
         illegal = [(a, b, line) for a, b, line in found if f"{a} -> {b}" not in ignored]
         used = {f"{a} -> {b}" for a, b, _ in found}

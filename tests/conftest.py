@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,16 @@ from sendoso.sandbox import SandboxConfig, SandboxControl, SandboxServer
 
 SANDBOX_CLIENT_ID = "sandbox-client"
 SANDBOX_CLIENT_SECRET = "sandbox-secret"
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Polls until ``condition()`` holds: a test waits for an event, never for a time. The
+    bound (about 30 s) only fails a test whose event never comes, naming ``what``."""
+    for _ in range(3000):
+        if condition():
+            return
+        time.sleep(0.01)
+    pytest.fail(f"gave up waiting: {what}")
 
 
 @pytest.fixture(autouse=True)
@@ -66,17 +77,20 @@ class Sandbox(SandboxControl):
 
     def client(self, **options: Any) -> Sendoso:
         """An SDK client for this sandbox, with its credentials."""
-        return Sendoso(**self._credentials(), **options)
+        return Sendoso(
+            base_url=self.url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            **options,
+        )
 
     def async_client(self, **options: Any) -> AsyncSendoso:
-        return AsyncSendoso(**self._credentials(), **options)
-
-    def _credentials(self) -> dict[str, str]:
-        return {
-            "base_url": self.url,
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-        }
+        return AsyncSendoso(
+            base_url=self.url,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            **options,
+        )
 
 
 @pytest.fixture

@@ -116,13 +116,13 @@ _FRONT_ENDS = ("cli/", "mcp/_server.py")
 # done; one with nothing left to find fails, so none lingers.
 _STILL_WORDED_FOR_THE_CLI = frozenset(
     {
-        "batch/_ledger.py",
         "batch/_plan.py",
-        "batch/_runner.py",
+        "ledger/_approvals.py",
+        "ledger/_attempt.py",
+        "ledger/_history.py",
+        "ledger/_ledger.py",
         "mcp/_desk.py",
         "mcp/_guardrails.py",
-        "sandbox/_process.py",
-        "sandbox/_server.py",
     }
 )
 

@@ -52,7 +52,8 @@ async def test_async_requests_do_not_search_for_modules_again_and_again(sandbox:
 async def test_more_requests_in_flight_than_twenty_keep_their_connections(sandbox: Any) -> None:
     """With httpx's default pool, only 20 idle connections survive: a batch with 40 sends in
     flight opened a new connection (a TLS handshake, in production) for half of them."""
-    sandbox.faults(latency_ms=200)  # so that all 40 are in flight together
+    # Each request is held until all 40 are in flight (latency only made that likely).
+    sandbox.hold(40)
     async with sandbox.async_client() as client:
         async with anyio.create_task_group() as tasks:
             for _ in range(40):
@@ -61,4 +62,10 @@ async def test_more_requests_in_flight_than_twenty_keep_their_connections(sandbo
         pool = client._http._transport._pool
         kept = [c for c in pool.connections if c.is_idle()]
 
+    assert sandbox.hold_state() == {
+        "state": "released",
+        "requests": 40,
+        "arrived": 40,
+        "endpoint": None,
+    }
     assert len(kept) == 40

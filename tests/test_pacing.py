@@ -51,6 +51,7 @@ def test_each_later_429_lowers_it_again_below_the_rate_in_force() -> None:
     _issue(pacer, clock, 60, every=0.0)  # as fast as the schedule allows: 50/s
     pacer.throttled(0.5)
     first = pacer.rate
+    assert first is not None
     clock.now += 1.0
     _issue(pacer, clock, 60, every=0.0)
     pacer.throttled(0.5)
@@ -142,10 +143,11 @@ def test_the_rate_recovers_slowly_after_quiet_periods_up_to_just_under_the_429()
     pacer.reserve()
     assert pacer.rate == pytest.approx(4.75 * 1.05)  # one step per quiet period
 
-    rates = []
+    rates: list[float] = []
     for _ in range(40):
         clock.now += 30.0
         pacer.reserve()
+        assert pacer.rate is not None
         rates.append(pacer.rate)
     assert rates == sorted(rates)
     assert rates[-1] == pytest.approx(9.5)  # 0.95 x the 10/s that drew the 429, never above

@@ -23,9 +23,9 @@ from sendoso.validation import MAX_FIELD_LENGTHS, _has_control_characters, _plai
 BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def accepted(email: str, **options: bool) -> bool:
+def accepted(email: str, *, strict: bool = False) -> bool:
     try:
-        validate_email(email, check_deliverability=False, **options)
+        validate_email(email, check_deliverability=False, strict=strict)
     except EmailNotValidError:
         return False
     return True

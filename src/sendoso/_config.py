@@ -35,7 +35,7 @@ from pydantic import ValidationError as PydanticValidationError
 from sendoso._profile import DEFAULT_BASE_URL
 from sendoso.errors import ConfigurationError
 
-__all__ = ["Settings", "config_path", "load_settings"]
+__all__ = ["Settings", "config_path", "load_settings", "read_profiles"]
 
 _KEYS = ("base_url", "client_id", "client_secret", "rate_limit", "trust_idempotency")
 
@@ -58,7 +58,7 @@ def config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_config_dir("sendoso")) / "config.toml"
 
 
-def _read_profiles(path: Path) -> dict[str, Any]:
+def read_profiles(path: Path) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -101,7 +101,7 @@ def load_settings(
     if unknown:
         raise TypeError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     path = path or config_path(environ)
-    document = _read_profiles(path)
+    document = read_profiles(path)
     profiles = document.get("profiles", {})
     if not isinstance(profiles, dict):
         raise ConfigurationError(f"'profiles' in {path} must be a table of [profiles.NAME]")

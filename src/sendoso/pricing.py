@@ -6,6 +6,8 @@ fulfillment fee of $10-15 and shipping, so their estimate is a range.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sendoso.models import ADDRESSED_CATEGORIES, CostEstimate, Gift
@@ -14,8 +16,10 @@ __all__ = [
     "FULFILLMENT_FEE_CURRENCY",
     "FULFILLMENT_FEE_HIGH",
     "FULFILLMENT_FEE_LOW",
+    "CapExcess",
     "EstimateMemo",
     "estimate_cost",
+    "over_cap",
 ]
 
 FULFILLMENT_FEE_LOW = Decimal("10.00")
@@ -76,3 +80,30 @@ class EstimateMemo:
         estimate = estimate_cost(gift, country)
         self._memo[key] = (gift, estimate)
         return estimate
+
+
+@dataclass(frozen=True)
+class CapExcess:
+    """Why a cost does not fit under a cap: in ``currency`` it needs up to ``needed`` on top
+    of ``used``, over ``cap`` (``None``: no cap is set in that currency)."""
+
+    currency: str
+    cap: Decimal | None
+    used: Decimal
+    needed: Decimal
+
+
+def over_cap(
+    totals: Mapping[str, tuple[Decimal, Decimal]],
+    caps: Mapping[str, Decimal],
+    used: Mapping[str, Decimal] | None = None,
+) -> CapExcess | None:
+    """The first currency in which the high end of ``totals`` does not fit under ``caps``
+    on top of what is ``used`` already, or ``None`` if it fits in every one. Currencies are
+    never converted: one that has no cap does not fit."""
+    for currency, (_, high) in totals.items():
+        cap = caps.get(currency)
+        spent = (used or {}).get(currency, Decimal(0))
+        if cap is None or spent + high > cap:
+            return CapExcess(currency, cap, spent, high)
+    return None

@@ -27,6 +27,8 @@ __all__ = [
     "MAX_METADATA_KEYS",
     "STATES_REQUIRED",
     "check_country",
+    "clean_text",
+    "country_only_problems",
     "http_status_for",
     "normalize",
     "validate",
@@ -142,6 +144,11 @@ _CHECKED_TEXT_AND_ADDRESS = (
     "address.state",
     "address.postal_code",
 )
+
+
+def clean_text(value: str | None) -> str | None:
+    """A text field as :func:`normalize` leaves it: NFC, stripped, ``None`` when empty."""
+    return _clean(value)
 
 
 def _clean_code(value: str | None) -> str | None:
@@ -420,6 +427,19 @@ def check_country(gift: Gift, country: str | None) -> FieldProblem | None:
         NOT_ELIGIBLE,
         f"{gift.name} is not available in {shown} (ships to {', '.join(gift.ships_to or [])})",
     )
+
+
+def country_only_problems(gift: Gift | None, country: str | None) -> list[FieldProblem] | None:
+    """An eGift or a donation is delivered by email: of an address given with it, only the
+    country counts (whether the item is available there), and the address itself is dropped.
+
+    ``None`` when the rule does not apply (``gift`` is unknown or needs the address, which is
+    then checked whole); else the problems of ``country`` (normalised by the caller).
+    """
+    if gift is None or gift.requires_address:
+        return None
+    problem = check_country(gift, country)
+    return [problem] if problem else []
 
 
 def _check_against_gift(request: SendRequest, gift: Gift, add: _Add) -> None:

@@ -6,7 +6,7 @@ import csv
 import gc
 import random
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -16,12 +16,19 @@ import pytest
 from tests.conftest import Sandbox
 
 from sendoso.batch._engine import BatchSpec, check_host, dry_run, prepare_run
-from sendoso.batch._ledger import Ledger, LedgerError, LedgerRow, PlannedRow, RunInfo
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows, send_key_for
 from sendoso.batch._sources import Source, SourceRow
-from sendoso.batch._states import RowState
 from sendoso.batch._template import MessageTemplate, TemplateError
 from sendoso.errors import ValidationError
+from sendoso.ledger import (
+    Ledger,
+    LedgerError,
+    LedgerRow,
+    PlannedRow,
+    PlanWriter,
+    RowState,
+    RunInfo,
+)
 from sendoso.models import Gift, ShippingEstimate
 
 S = RowState
@@ -964,13 +971,13 @@ def test_a_catalog_listing_an_id_twice_is_read_as_check_against_reads_it(
         assert planned[2].state is state, planned[2].error
 
 
-class _KeepRows:
-    """A plan writer that keeps what it is given."""
+class _KeepRows(PlanWriter):
+    """A plan writer that keeps what it is given, in memory instead of in a ledger."""
 
-    def __init__(self) -> None:
+    def __init__(self) -> None:  # no connection: nothing is written
         self.rows: list[PlannedRow] = []
 
-    def first_rows(self, dedupe_keys: Any) -> dict[str, int]:
+    def first_rows(self, dedupe_keys: Iterable[str]) -> dict[str, int]:
         return {}
 
     def add(self, rows: Sequence[PlannedRow]) -> None:

@@ -22,12 +22,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sendoso import SendRequest, validate
-from sendoso.batch._ledger import Ledger, LedgerRow, RunInfo
 from sendoso.batch._plan import Budget, PlanOptions, plan_rows
 from sendoso.batch._sources import FIELDS, SourceRow
-from sendoso.batch._states import RowState, SkipKind
 from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem
+from sendoso.ledger import Ledger, LedgerRow, RowState, RunInfo, SkipKind
 from sendoso.sandbox._catalog import CATALOG
 
 PROPERTY = settings(
@@ -40,7 +39,7 @@ PROPERTY = settings(
 GIFTS = {gift.id: gift for gift in CATALOG}
 
 _HOSTILE = st.text(
-    alphabet=st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+    alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
     | st.sampled_from("\r\n\t\u202e\u200b\ufeff=+-@\u0430"),
     max_size=25,
 )

@@ -11,10 +11,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from tests.conftest import wait_until
 
 from sendoso.batch import Ledger, RowState
 
@@ -54,14 +55,15 @@ def test_ctrl_c_lets_the_sends_in_flight_finish_and_the_run_resumes(
     left `submitting`, and a resume sends the rest exactly once."""
     path, _ = recipients_csv(tmp_path / "crm.csv", 120)
     url = f"sqlite:///{tmp_path}/ledger.db"
-    sandbox.faults(latency_ms=40)
+    # Sends wait in flight at the sandbox (no count of 1000 arrives) until released.
+    sandbox.hold(1000, endpoint="POST /api/v3/sends")
     command = ["batch", "run", str(path), "--run-id", "calm", "--yes", "--ledger", url]
-    process = _start(command, sandbox, tmp_path / "run.log")
-    deadline = time.monotonic() + 60
-    while len(sandbox.sends()) < 20:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    log = tmp_path / "run.log"
+    process = _start(command, sandbox, log)
+    wait_until(lambda: sandbox.hold_state()["arrived"] > 0, "a send in flight")
     process.send_signal(signal.SIGINT)
+    wait_until(lambda: "Stopping" in log.read_text(), "the run to take the Ctrl-C")
+    sandbox.release_hold()  # the sends in flight finish now, after the stop
     assert process.wait(timeout=60) == 130
     with Ledger(url) as ledger:
         counts = ledger.counts("calm")
@@ -71,7 +73,6 @@ def test_ctrl_c_lets_the_sends_in_flight_finish_and_the_run_resumes(
         assert note is not None
         assert "stopped" in note
 
-    sandbox.faults(latency_ms=0)
     resumed = subprocess.run(
         [str(SENDOSO), "batch", "resume", "calm", "--ledger", url],
         env=_env(sandbox),

@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+from tests.conftest import Sandbox
 
 from sendoso import AsyncSendoso
 from sendoso.batch import (
@@ -228,7 +229,9 @@ async def test_two_runners_on_one_ledger_split_the_rows(
     """Two runners (two owners) working on one run at once send each row exactly once."""
     path, _ = recipients_csv(tmp_path / "r.csv", 100)
     _plan(ledger, sandbox, path, "pair")
-    sandbox.faults(latency_ms=2)
+    # Eight sends in flight at once, four per runner at most: both runners are sending
+    # together, however the machine schedules them.
+    sandbox.hold(8, endpoint="POST /api/v3/sends")
     results: list[RunResult] = []
 
     async def one() -> None:
@@ -238,6 +241,7 @@ async def test_two_runners_on_one_ledger_split_the_rows(
         tasks.start_soon(one)
         tasks.start_soon(one)
 
+    assert sandbox.hold_state()["state"] == "released"
     assert all(r.end is RunEnd.FINISHED for r in results)
     assert sum(r.sent_now for r in results) == 100
     assert all(r.sent_now > 0 for r in results)
@@ -413,11 +417,19 @@ async def test_two_runs_of_one_file_send_each_recipient_its_gift_once(
 
 
 class _RenewFails(Ledger):
-    """A ledger whose lease renewals fail (the database went away between two beats)."""
+    """A ledger whose lease renewals fail (the database went away between two beats) once a
+    send is held in flight by ``sandbox``'s hold, which the failing renewal then opens; until
+    a send is held, renewals succeed."""
+
+    sandbox: Sandbox
 
     def renew(self, *args: Any, **kwargs: Any) -> None:
         import sqlalchemy as sa
 
+        if self.sandbox.hold_state()["arrived"] == 0:
+            super().renew(*args, **kwargs)
+            return
+        self.sandbox.release_hold()
         raise sa.exc.OperationalError("UPDATE", {}, Exception("server closed the connection"))
 
 
@@ -427,9 +439,12 @@ async def test_a_failing_heartbeat_lets_the_sends_in_flight_finish_and_be_record
     """The heartbeat's ledger call fails while POSTs are in flight: the run stops as
     LEDGER, but every send the server made is recorded, none left `submitting`."""
     path, _ = recipients_csv(tmp_path / "r.csv", 20, gift=EGIFT)
-    with _RenewFails(f"sqlite:///{tmp_path}/ledger.db") as ledger:
+    ledger = _RenewFails(f"sqlite:///{tmp_path}/ledger.db")
+    ledger.sandbox = sandbox
+    with ledger:
         _plan(ledger, sandbox, path, "beat")
-        sandbox.faults(latency_ms=600)
+        # The POSTs wait at the hold until the heartbeat fails (no count of 1000 arrives).
+        sandbox.hold(1000, endpoint="POST /api/v3/sends")
         result = await _run(
             ledger,
             sandbox.async_client(),

@@ -372,7 +372,7 @@ def test_non_utf8_file_names_the_row(tmp_path: Path) -> None:
     content = "First Name,Last Name\nAda,Lovelace\nBob,Smith\nZoë,Müller\n".encode("cp1252")
     path = write(tmp_path, "latin.csv", content)
     source = Source(path)
-    got = []
+    got: list[SourceRow] = []
     with pytest.raises(SourceError) as caught:
         got.extend(source.rows())
     assert str(caught.value) == (
@@ -456,7 +456,7 @@ def test_nul_bytes_near_the_top_mean_not_text(tmp_path: Path) -> None:
 def test_unclosed_quote_is_a_source_error_with_its_row(tmp_path: Path) -> None:
     content = 'First Name,Message\nAda,hi\nBob,"oops\nCy,hello\nDi,bye\n'
     path = write(tmp_path, "quote.csv", content)
-    got = []
+    got: list[SourceRow] = []
     with pytest.raises(SourceError, match="row 3 opens a quote") as caught:
         got.extend(Source(path).rows())
     assert caught.value.row == 3

@@ -51,7 +51,7 @@ PLACEHOLDER_OF = {h: placeholder_name(h) for h in HEADER}
 # Anything a spreadsheet cell may hold: quotes, delimiters, line breaks, BOMs, control and
 # bidi characters, astral characters. Not NUL and not lone surrogates, which no export can
 # hold (a NUL is its own row problem, tested below).
-_CELL_CHARS = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")
+_CELL_CHARS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 _CELL = st.one_of(
     st.text(alphabet=_CELL_CHARS, max_size=30),
     st.text(alphabet=',;\t|"\r\n \ufeff=+-@xé', max_size=12),

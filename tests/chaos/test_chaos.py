@@ -26,11 +26,14 @@ KILLS = 2
 
 def _postgres_selected(request: pytest.FixtureRequest) -> bool:
     return any(
-        item.path == request.path
-        and getattr(item, "callspec", None) is not None
-        and item.callspec.params.get("mode") == "postgres"
-        for item in request.session.items
+        item.path == request.path and _mode(item) == "postgres" for item in request.session.items
     )
+
+
+def _mode(item: pytest.Item) -> object:
+    """The ``mode`` parameter of a parametrized test (only those have a ``callspec``)."""
+    callspec = getattr(item, "callspec", None)
+    return None if callspec is None else callspec.params.get("mode")
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +115,10 @@ def test_a_seed_replays_the_same_file_and_kill_points(tmp_path: Path) -> None:
     assert first == again
     assert first != other
     kills, invalid, _ = first
-    points = [kill.after_posts for kill in kills]
+    points: list[int] = []
+    for kill in kills:
+        assert kill.after_posts is not None
+        points.append(kill.after_posts)
     assert len(points) == len(set(points)) == 10
     assert points == sorted(points)
     assert all(p is not None and 1 <= p <= (500 - len(invalid)) * 0.9 for p in points)

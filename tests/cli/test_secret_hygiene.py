@@ -53,9 +53,25 @@ LEDGER_PASSWORD = "ledger-Pa55word-91f3"
 NUMERIC_SECRET = "987654321987654"
 EGIFT = "gft_egift_amazon_us_25"
 COFFEE = "gft_phys_coffee_sampler"
-SEND_EGIFT = ("send", "--gift-id", EGIFT, "--first-name", "Ann", "--last-name", "Lee")
+SEND_EGIFT: tuple[str, ...] = (
+    "send",
+    "--gift-id",
+    EGIFT,
+    "--first-name",
+    "Ann",
+    "--last-name",
+    "Lee",
+)
 SEND_EGIFT += ("--email", EMAIL, "--message", "Thank you!", "--yes")
-SEND_COFFEE = ("send", "--gift-id", COFFEE, "--first-name", "Ann", "--last-name", "Lee")
+SEND_COFFEE: tuple[str, ...] = (
+    "send",
+    "--gift-id",
+    COFFEE,
+    "--first-name",
+    "Ann",
+    "--last-name",
+    "Lee",
+)
 SEND_COFFEE += ("--email", EMAIL, "--message", "Thank you!", "--yes", "--address-line1", STREET)
 SEND_COFFEE += ("--city", "Springfield", "--state", "IL", "--postal-code", "62704")
 SEND_COFFEE += ("--country", "US")

@@ -12,16 +12,17 @@ import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio.from_thread
+from mcp.client import Transport
 from mcp.types import CallToolResult, Tool
 from tests.conftest import SANDBOX_CLIENT_ID, SANDBOX_CLIENT_SECRET
 
 from mcp import ClientSession, StdioServerParameters, stdio_client
-from sendoso.batch._ledger import Ledger
+from sendoso.ledger import Ledger
 from sendoso.mcp import mcp_run_id, send_key_for_request
 from sendoso.sandbox import SandboxControl
 
@@ -93,9 +94,7 @@ def error_text(result: CallToolResult) -> str:
 
 
 @contextmanager
-def session_over(
-    transport: Callable[[], AbstractContextManager[Any]] | Any, stderr: Path
-) -> Iterator[McpAgent]:
+def session_over(transport: Callable[[], Transport], stderr: Path) -> Iterator[McpAgent]:
     """An initialised ClientSession over ``transport()`` (an async context manager yielding
     the read and write streams), run in a background event loop."""
     with anyio.from_thread.start_blocking_portal() as portal, ExitStack() as stack:

@@ -87,7 +87,7 @@ def test_max_price_per_send(agent_factory: Start, ledgers: Ledgers) -> None:
         assert "50.00 USD" in listed[EGIFT_50]["refusal"]
         result, request_id = send(agent, EGIFT_50)
         assert result.is_error
-        text = result.content[0].text  # type: ignore[union-attr]
+        text = result.content[0].text
         assert "up to 50.00 USD" in text
         assert "maximum of 30.00 USD per send" in text
         assert "cheaper gift" in text
@@ -103,7 +103,7 @@ def test_allow_list_of_gifts_and_categories(agent_factory: Start, ledgers: Ledge
     ) as agent:
         refused, request_id = send(agent, EGIFT)
         assert refused.is_error
-        text = refused.content[0].text  # type: ignore[union-attr]
+        text = refused.content[0].text
         assert "not on this server's allow-list" in text
         assert STARBUCKS_10 in text
         assert "category donation" in text
@@ -124,7 +124,7 @@ def test_daily_and_total_caps_count_what_was_sent(agent_factory: Start, ledgers:
         assert not second.is_error
         third, c = send(agent, EGIFT)
         assert third.is_error
-        text = third.content[0].text  # type: ignore[union-attr]
+        text = third.content[0].text
         assert "over the daily cap of 60.00 USD: 50.00 spent or in flight today (UTC)" in text
         assert "this send needs up to 25.00; 10.00 is left" in text
         small, d = send(agent, STARBUCKS_10)
@@ -135,7 +135,7 @@ def test_daily_and_total_caps_count_what_was_sent(agent_factory: Start, ledgers:
     with agent_factory("--allow-send", "--daily-cap", "500", "--total-cap", "100") as agent:
         over, e = send(agent, EGIFT_50)
         assert over.is_error
-        text = over.content[0].text  # type: ignore[union-attr]
+        text = over.content[0].text
         assert "over the total cap of 100.00 USD: 60.00 spent or in flight in total" in text
     assert sandbox_count(ledgers, e) == 0
 
@@ -144,7 +144,7 @@ def test_a_cap_in_another_currency_refuses(agent_factory: Start) -> None:
     with agent_factory("--allow-send", "--daily-cap", "500 GBP") as agent:
         result, _ = send(agent, EGIFT)
         assert result.is_error
-        assert "costs USD and the daily cap is set only in GBP" in result.content[0].text  # type: ignore[union-attr]
+        assert "costs USD and the daily cap is set only in GBP" in result.content[0].text
 
 
 def test_per_recipient_cooldown(agent_factory: Start, ledgers: Ledgers) -> None:
@@ -153,7 +153,7 @@ def test_per_recipient_cooldown(agent_factory: Start, ledgers: Ledgers) -> None:
         assert not first.is_error
         again, b = send(agent, STARBUCKS_10, email="grace@example.com")
         assert again.is_error
-        text = again.content[0].text  # type: ignore[union-attr]
+        text = again.content[0].text
         assert "grace@example.com was sent a gift in the last 30 days" in text
         other, c = send(agent, STARBUCKS_10, email="alan@example.com")
         assert not other.is_error
@@ -169,7 +169,7 @@ def test_the_same_gift_to_the_same_person_twice_is_refused_unless_allowed(
         assert not first.is_error
         twice, b = send(agent, EGIFT, email="kat@example.com")
         assert twice.is_error
-        assert "already got gift" in twice.content[0].text  # type: ignore[union-attr]
+        assert "already got gift" in twice.content[0].text
     with agent_factory("--allow-send", "--allow-resend") as agent:
         resent, c = send(agent, EGIFT, email="kat@example.com")
         assert not resent.is_error
@@ -187,7 +187,7 @@ def test_guardrails_from_the_environment_and_a_config_file(
         ok, a = send(agent, EGIFT)
         assert not ok.is_error
         pricey, b = send(agent, EGIFT_50)
-        assert "maximum of 30.00 USD" in pricey.content[0].text  # type: ignore[union-attr]
+        assert "maximum of 30.00 USD" in pricey.content[0].text
         donation = agent.ok("list_gifts", category="donation")["gifts"]
         assert donation
         assert not any(g["allowed"] for g in donation)
@@ -203,7 +203,7 @@ def test_a_send_above_the_threshold_waits_for_approval_then_is_sent_once(
 ) -> None:
     with agent_factory("--allow-send", "--approval-above", "30") as agent:
         small, a = send(agent, EGIFT)
-        assert small.structured_content["status"] == "pending"  # type: ignore[index]
+        assert small.structured_content["status"] == "pending"
         held, request_id = send(agent, EGIFT_50)
         assert not held.is_error
         pending = held.structured_content
@@ -214,8 +214,8 @@ def test_a_send_above_the_threshold_waits_for_approval_then_is_sent_once(
         assert sandbox_count(ledgers, request_id) == 0
         # Asking again does not queue it twice.
         again, _ = send(agent, EGIFT_50, request_id=request_id, email=f"{request_id}@example.com")
-        assert again.structured_content["approval_id"] == pending["approval_id"]  # type: ignore[index]
-        assert again.structured_content["replayed"] is True  # type: ignore[index]
+        assert again.structured_content["approval_id"] == pending["approval_id"]
+        assert again.structured_content["replayed"] is True
         listed = approvals("list", "--json")
         assert listed.exit_code == 0, listed.output
         [waiting] = json.loads(listed.stdout)
@@ -236,8 +236,8 @@ def test_a_send_above_the_threshold_waits_for_approval_then_is_sent_once(
 
         # The agent sees the outcome by a retry or by asking; still exactly one send.
         retry, _ = send(agent, EGIFT_50, request_id=request_id, email=f"{request_id}@example.com")
-        assert retry.structured_content["send_id"] == sent["send_id"]  # type: ignore[index]
-        assert retry.structured_content["replayed"] is True  # type: ignore[index]
+        assert retry.structured_content["send_id"] == sent["send_id"]
+        assert retry.structured_content["replayed"] is True
         assert agent.ok("get_send_status", request_id=request_id)["send_id"] == sent["send_id"]
         twice = approvals("approve", pending["approval_id"])
         assert twice.exit_code == 2
@@ -252,14 +252,14 @@ def test_a_rejected_send_is_never_sent_and_the_agent_is_told(
 ) -> None:
     with agent_factory("--allow-send", "--approval-above", "0") as agent:
         held, request_id = send(agent, STARBUCKS_10)
-        approval_id = held.structured_content["approval_id"]  # type: ignore[index]
+        approval_id = held.structured_content["approval_id"]
         rejected = approvals("reject", approval_id, "--reason", "not this quarter")
         assert rejected.exit_code == 0, rejected.output
         retry, _ = send(
             agent, STARBUCKS_10, request_id=request_id, email=f"{request_id}@example.com"
         )
         assert retry.is_error
-        text = retry.content[0].text  # type: ignore[union-attr]
+        text = retry.content[0].text
         assert "a person rejected this send" in text
         assert "not this quarter" in text
         assert agent.ok("get_send_status", request_id=request_id)["status"] == (
@@ -275,7 +275,7 @@ def test_approving_rechecks_the_caps_and_leaves_it_pending_when_over(
 ) -> None:
     with agent_factory("--allow-send", "--approval-above", "30", "--daily-cap", "60") as agent:
         held, request_id = send(agent, EGIFT_50)
-        approval_id = held.structured_content["approval_id"]  # type: ignore[index]
+        approval_id = held.structured_content["approval_id"]
         spent, a = send(agent, EGIFT)  # 25 of the 60 are gone meanwhile
         assert not spent.is_error
     refused = approvals("approve", approval_id)

@@ -10,12 +10,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, suppress
 from typing import Any
 
-from tests.conftest import Sandbox
+from tests.conftest import Sandbox, wait_until
 from tests.mcp._support import ADA, EGIFT, Ledgers, McpAgent
 from typer.testing import CliRunner
 
-from sendoso.batch._states import RowState
 from sendoso.cli import app
+from sendoso.ledger import RowState
 from sendoso.mcp import send_key_for_request
 
 Start = Callable[..., AbstractContextManager[McpAgent]]
@@ -52,23 +52,22 @@ def test_a_server_killed_mid_send_sends_once_after_a_restart(
 ) -> None:
     """SIGKILL while the POST is in flight (committed `submitting`): the next server, asked
     again with the same request_id, re-sends with the same key to the deduplicating sandbox."""
-    sandbox.faults(latency_ms=1500)
+    # The POST waits at the sandbox (no count of 1000 arrives) until the server is killed.
+    sandbox.hold(1000, endpoint="POST /api/v3/sends")
     key = send_key_for_request("killed-1", sandbox.url)
     with agent_factory("--allow-send") as agent:
         pending = agent.start("send_gift", **send_args("killed-1"))
+        wait_until(lambda: sandbox.hold_state()["arrived"] == 1, "the POST at the sandbox")
         with ledgers.open() as ledger:
-            row = None
-            for _ in range(200):
-                row = ledger.row_by_key(key)
-                if row is not None and row.state is RowState.SUBMITTING:
-                    break
-                time.sleep(0.05)
+            row = ledger.row_by_key(key)
             assert row is not None
             assert row.state is RowState.SUBMITTING
             assert row.lease_owner is not None
             os.kill(_owner_pid(row.lease_owner), signal.SIGKILL)
         with suppress(Exception):
             pending.result(timeout=10)
+    # The sandbox answers the POST its client no longer waits for: the send exists.
+    sandbox.release_hold()
     with agent_factory("--allow-send") as agent:
         outcome = None
         for _ in range(20):

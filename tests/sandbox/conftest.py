@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -53,6 +54,41 @@ def control(sandbox_server: SandboxServer) -> Iterator[SandboxControl]:
 @pytest.fixture
 def sandbox(sandbox_server: SandboxServer, control: SandboxControl) -> SandboxServer:
     return sandbox_server
+
+
+class FrozenClock:
+    """A clock that moves only when the test moves it (``clock.now += seconds``)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def rate_clock(sandbox: SandboxServer) -> Iterator[FrozenClock]:
+    """The rate limit's refills, timed by a frozen clock: whether a request is limited then
+    depends on how many went before it, not on how fast the machine sent them."""
+    clock = FrozenClock()
+    bucket = sandbox.app.state.sandbox.bucket
+    bucket.use_clock(clock)
+    try:
+        yield clock
+    finally:
+        bucket.use_clock(time.monotonic)
+
+
+@pytest.fixture
+def delays(sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The delays the latency fault asks for (in seconds), recorded instead of waited."""
+    asked: list[float] = []
+
+    async def record(seconds: float) -> None:
+        asked.append(seconds)
+
+    monkeypatch.setattr(sandbox.app.state.sandbox, "sleep", record)
+    return asked
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ with warnings.catch_warnings():
 
 from sendoso.sandbox import SandboxConfig, SandboxServer
 
+from .conftest import FrozenClock
+
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
 
@@ -243,7 +245,10 @@ def test_token_ttl_fault_shortens_new_tokens(
 
 
 def test_token_endpoint_is_not_rate_limited(
-    client: httpx.Client, set_faults: Callable[..., object], new_token: Callable[[], str]
+    client: httpx.Client,
+    set_faults: Callable[..., object],
+    new_token: Callable[[], str],
+    rate_clock: FrozenClock,
 ) -> None:
     set_faults(rate_limit=1)
     tokens = {new_token() for _ in range(5)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,8 @@ import pytest
 
 from sendoso.sandbox import SandboxConfig, SandboxServer
 from sendoso.sandbox._runtime import Faults
+
+from .conftest import FrozenClock
 
 PostSend = Callable[..., httpx.Response]
 Sends = Callable[[], list[dict[str, Any]]]
@@ -122,12 +123,12 @@ def test_seeded_jitter_replays_the_same_delays() -> None:
 
 
 def test_jitter_is_set_at_run_time_and_delays_at_least_the_latency(
-    api: httpx.Client, set_faults: SetFaults
+    api: httpx.Client, set_faults: SetFaults, delays: list[float]
 ) -> None:
     assert set_faults(latency_ms=100, jitter_ms=50, seed=3)["jitter_ms"] == 50
-    started = time.monotonic()
     assert api.get("/api/v3/gifts").status_code == 200
-    assert time.monotonic() - started >= 0.09
+    assert len(delays) == 1
+    assert 0.1 <= delays[0] <= 0.15
 
 
 def test_without_dedupe_a_repeated_key_creates_a_second_send(
@@ -153,15 +154,16 @@ def test_without_dedupe_the_sandbox_does_not_claim_to_deduplicate(
     assert "sendoso-sandbox" not in api.get("/api/v3/gifts").headers
 
 
-def test_latency_delays_api_responses(api: httpx.Client, set_faults: SetFaults) -> None:
+def test_latency_delays_api_responses(
+    api: httpx.Client, set_faults: SetFaults, delays: list[float]
+) -> None:
     set_faults(latency_ms=250)
-    started = time.monotonic()
     assert api.get("/api/v3/gifts").status_code == 200
-    assert time.monotonic() - started >= 0.24
+    assert delays == [0.25]
 
 
 def test_rate_limit_answers_429_with_retry_after(
-    api: httpx.Client, set_faults: SetFaults, client: httpx.Client
+    api: httpx.Client, set_faults: SetFaults, client: httpx.Client, rate_clock: FrozenClock
 ) -> None:
     set_faults(rate_limit=2)
     responses = [api.get("/api/v3/gifts", params={"per_page": 1}) for _ in range(3)]
@@ -179,7 +181,7 @@ def test_rate_limit_answers_429_with_retry_after(
 
 
 def test_rate_limited_send_does_no_work(
-    post_send: PostSend, set_faults: SetFaults, sandbox_sends: Sends
+    post_send: PostSend, set_faults: SetFaults, sandbox_sends: Sends, rate_clock: FrozenClock
 ) -> None:
     set_faults(rate_limit=1)
     assert post_send(key="a").status_code == 201
@@ -190,10 +192,12 @@ def test_rate_limited_send_does_no_work(
 
 
 def test_configured_rate_limit_refills_over_time() -> None:
+    clock = FrozenClock()  # 25 requests in a row meet the limit however slowly they go out
     with (
         SandboxServer(SandboxConfig(rate_limit=20)) as server,
         httpx.Client(base_url=server.url) as client,
     ):
+        server.app.state.sandbox.bucket.use_clock(clock)
         token = client.post(
             "/oauth/token",
             json={
@@ -206,7 +210,7 @@ def test_configured_rate_limit_refills_over_time() -> None:
         statuses = [client.get("/api/v3/gifts", headers=headers).status_code for _ in range(25)]
         assert statuses[:20] == [200] * 20
         assert 429 in statuses[20:]
-        time.sleep(0.2)
+        clock.now += 0.2
         assert client.get("/api/v3/gifts", headers=headers).status_code == 200
 
 

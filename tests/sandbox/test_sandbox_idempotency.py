@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-from sendoso.sandbox import SandboxServer
+from sendoso.sandbox import SandboxControl, SandboxServer
 
 PostSend = Callable[..., httpx.Response]
 MakeBody = Callable[..., dict[str, Any]]
@@ -129,10 +129,10 @@ async def test_concurrent_requests_with_one_key_conflict(
     sandbox: SandboxServer,
     token: str,
     make_body: MakeBody,
-    set_faults: Callable[..., object],
+    control: SandboxControl,
     sandbox_sends: Sends,
 ) -> None:
-    set_faults(latency_ms=400)
+    control.hold(2)  # both requests in flight together, whatever the machine's load
     responses: list[httpx.Response] = []
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "twice"}
     async with httpx.AsyncClient(base_url=sandbox.url, timeout=10, headers=headers) as client:
@@ -144,6 +144,7 @@ async def test_concurrent_requests_with_one_key_conflict(
             group.start_soon(post)
             group.start_soon(post)
 
+    assert control.hold_state()["state"] == "released"
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201, 409]
     conflict = next(r for r in responses if r.status_code == 409)

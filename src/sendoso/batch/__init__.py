@@ -1,5 +1,6 @@
 """Batch sends: plan a file of recipients into a durable ledger, then send each row exactly
-once, resumably, within a budget, at the API's pace. See DESIGN.md's send state machine.
+once, resumably, within a budget, at the API's pace (the send state machine:
+docs/architecture.md).
 
 ``from sendoso.batch import Ledger, BatchSpec, prepare_run, BatchRunner`` is the library the
 ``sendoso batch`` commands are a thin skin over.
@@ -26,18 +27,6 @@ from sendoso.batch._engine import (
     send_mismatches,
     settle_row,
 )
-from sendoso.batch._ledger import (
-    SCHEMA_VERSION,
-    Ledger,
-    LedgerError,
-    LedgerFailedError,
-    LedgerRow,
-    PlannedRow,
-    RunExistsError,
-    RunInfo,
-    default_ledger_url,
-    ledger_failures,
-)
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
 from sendoso.batch._report import neutralise, report_record, write_report, write_report_to
 from sendoso.batch._runner import (
@@ -48,9 +37,24 @@ from sendoso.batch._runner import (
     run_interruptibly,
 )
 from sendoso.batch._sources import ColumnMapping, Source, SourceError, SourceRow
-from sendoso.batch._states import Outcome, RowState, SkipKind, outcome_of
 from sendoso.batch._template import MessageTemplate, TemplateError
 from sendoso.batch._tracker import RefreshResult, refresh_statuses
+from sendoso.ledger import (
+    SCHEMA_VERSION,
+    Ledger,
+    LedgerError,
+    LedgerFailedError,
+    LedgerRow,
+    Outcome,
+    PlannedRow,
+    RowState,
+    RunExistsError,
+    RunInfo,
+    SkipKind,
+    default_ledger_url,
+    ledger_failures,
+    outcome_of,
+)
 
 __all__ = [
     "SCHEMA_VERSION",

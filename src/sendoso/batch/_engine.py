@@ -19,12 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from sendoso.batch._ledger import Ledger, LedgerError, LedgerRow, RunExistsError, RunInfo
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
 from sendoso.batch._sources import Source
-from sendoso.batch._states import RowState, can_move
 from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem, Param, Step, Text, ValidationError
+from sendoso.ledger import (
+    Ledger,
+    LedgerError,
+    LedgerRow,
+    RowState,
+    RunExistsError,
+    RunInfo,
+    can_move,
+)
 from sendoso.models import Gift, Send
 
 __all__ = [

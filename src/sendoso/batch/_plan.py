@@ -28,15 +28,22 @@ from typing import Any, Protocol
 
 import pycountry
 
-from sendoso.batch._ledger import PlannedRow, PlanWriter, Totals
 from sendoso.batch._sources import SourceRow
-from sendoso.batch._states import RowState, SkipKind
 from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem, ValidationError
+from sendoso.ledger import (
+    PlannedRow,
+    PlanWriter,
+    RowState,
+    SkipKind,
+    Totals,
+    dedupe_key,
+    recipient_key,
+)
 from sendoso.models import CostEstimate, Gift
-from sendoso.pricing import EstimateMemo
-from sendoso.resources._sends import check_against, request_from_fields
-from sendoso.validation import _clean, check_country
+from sendoso.pricing import EstimateMemo, over_cap
+from sendoso.resources import check_against, request_from_fields
+from sendoso.validation import clean_text, country_only_problems
 
 __all__ = ["Budget", "PlanOptions", "PlanSummary", "plan_rows", "send_key_for"]
 
@@ -109,15 +116,16 @@ class Budget:
         """Reserve a row's high end; returns why it does not fit (nothing reserved)."""
         if not shipping_known:
             return "its shipping rate is not published, so its cost has no upper bound"
-        for currency, (_, high) in totals.items():
-            if currency not in self.caps:
+        excess = over_cap(totals, self.caps, self.reserved)
+        if excess is not None:
+            currency, high = excess.currency, excess.needed
+            if excess.cap is None:
                 return f"it costs {currency} and --max-spend sets no {currency} cap"
-            if self.reserved[currency] + high > self.caps[currency]:
-                left = self.caps[currency] - self.reserved[currency]
-                return (
-                    f"it needs up to {high:.2f} {currency} and {left:.2f} of the "
-                    f"{self.caps[currency]:.2f} {currency} budget is left"
-                )
+            left = excess.cap - excess.used
+            return (
+                f"it needs up to {high:.2f} {currency} and {left:.2f} of the "
+                f"{excess.cap:.2f} {currency} budget is left"
+            )
         for currency, (_, high) in totals.items():
             self.reserved[currency] += high
         return None
@@ -273,19 +281,14 @@ def _check(
     gift = gifts.get(gift_id) if isinstance(gift_id, str) else None
     problems: list[FieldProblem] = []
     address = fields.get("address")
-    if (
-        gift is not None
-        and not gift.requires_address
-        and address is not None
-        and _well_formed(address)
-    ):
-        # An export's address columns mean nothing to an eGift or a donation, and may be
-        # incomplete; only the country still decides whether the gift can be sent. Dropped
-        # before the request is built (an address with unknown parts is left in, for the
-        # request to report them).
-        country_problem = check_country(gift, _country_code(address.get("country") or ""))
-        problems = [country_problem] if country_problem else []
-        del fields["address"]
+    if address is not None and _well_formed(address):
+        # An export's address columns may be incomplete, and mean nothing to an eGift or a
+        # donation but their country. Dropped before the request is built (an address with
+        # unknown parts is left in, for the request to report them).
+        country_only = country_only_problems(gift, _country_code(address.get("country") or ""))
+        if country_only is not None:
+            problems = country_only
+            del fields["address"]
     try:
         request = request_from_fields(fields)
     except ValidationError as exc:
@@ -293,24 +296,24 @@ def _check(
     # The gift found already is the one check_against would find first (``gifts`` keeps
     # the first item of each id, and an id equal to its normal form is looked up as such):
     # handing it over alone spares a scan of the catalog per row.
-    candidates = [gift] if gift is not None and _clean(gift_id) == gift_id else catalog
+    candidates = [gift] if gift is not None and clean_text(gift_id) == gift_id else catalog
     check = check_against(request, candidates, estimator=pricing.estimate)
     if problems:
         check = replace(check, problems=[*check.problems, *problems], estimate=None)
     request = check.request
-    recipient = request.email.lower() if request.email else None
+    recipient = recipient_key(request.email)
     first, last = request.first_name, request.last_name
     name = f"{first} {last}" if first and last else first or last or None
     if not check.ok or check.estimate is None:
         return _skipped(
             row, check.problems, recipient=recipient, name=name, gift_id=request.gift_id
         )
-    dedupe_key = f"{recipient}|{request.gift_id}"
+    key = dedupe_key(recipient, request.gift_id)
     planned = PlannedRow(
         number=row.number,
         state=RowState.PLANNED,
-        send_key=send_key_for(options.run_id, row.number, dedupe_key),
-        dedupe_key=dedupe_key,
+        send_key=send_key_for(options.run_id, row.number, key),
+        dedupe_key=key,
         request=request.model_dump(mode="json", exclude_none=True),
         estimate=pricing.totals(check.estimate),
         recipient=recipient,

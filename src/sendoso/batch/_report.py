@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from sendoso._display import visible
-from sendoso.batch._ledger import Ledger, LedgerRow
 from sendoso.errors import FieldProblem, ValidationError, Wording, library_wording, worded
+from sendoso.ledger import Ledger, LedgerRow
 from sendoso.models import format_totals
 
 __all__ = ["REPORT_COLUMNS", "neutralise", "report_record", "write_report", "write_report_to"]

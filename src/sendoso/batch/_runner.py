@@ -1,10 +1,9 @@
 """The batch runner: async workers that take planned rows from the ledger and send them.
 
-Each row goes ``planned -> submitting`` (committed) *before* its POST, and to its outcome
-right after the reply, so a process killed at any instant leaves every row either untouched
-or marked as possibly sent. A row found ``submitting`` with no live owner (a crash, a kill, a
-lost lease) is retried with its own idempotency key only when the server deduplicates on
-it; otherwise it becomes ``unknown`` and waits for a person (``batch settle``).
+Each row is sent by :class:`~sendoso.ledger.SendAttempt` (``planned -> submitting``
+committed *before* its POST, the outcome right after the reply), so a process killed at any
+instant leaves every row either untouched or marked as possibly sent; a row found
+``submitting`` with no live owner is retried with its key only by a server that deduplicates.
 
 Run-wide recovery (the seed's recovery column, applied to a whole file): a 404 re-reads the
 catalog once per gift and skips the rest of a gift that is gone; a 401 that survives a token
@@ -17,25 +16,30 @@ from __future__ import annotations
 import contextlib
 import math
 import signal
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
-from functools import partial
-from typing import Any, ParamSpec, TypeVar
 
 import anyio
-import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from sendoso import AsyncSendoso
-from sendoso.batch._ledger import Ledger, LedgerRow, describe_failure, new_owner
-from sendoso.batch._states import Outcome, RowState, outcome_of
 from sendoso.errors import SendosoError
-from sendoso.models import SendRequest
+from sendoso.ledger import (
+    AttemptResult,
+    AttemptRules,
+    Ledger,
+    LedgerCalls,
+    LedgerRow,
+    Outcome,
+    RowState,
+    SendAttempt,
+    describe_failure,
+    new_owner,
+)
 
 __all__ = [
     "BatchRunner",
@@ -43,7 +47,6 @@ __all__ = [
     "RunResult",
     "default_concurrency",
     "run_interruptibly",
-    "settle_hint",
 ]
 
 #: Sends in flight without a rate to keep up with (the host's own limit paces them).
@@ -61,9 +64,6 @@ def default_concurrency(rate: float | None) -> int:
     wanted = math.ceil(rate * _REPLY_SECONDS)
     return max(DEFAULT_CONCURRENCY, min(_MAX_DEFAULT_CONCURRENCY, wanted))
 
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 #: A row wakes up before its turn to send by the longest it recently took from its planned
 #: wake-up to the "submitting" commit, at most this long (a row so early sits "submitting"
@@ -89,13 +89,6 @@ class RunResult:
     sent_now: int = 0
     #: Moves this process made into each state (what is known when the ledger is not).
     moved: dict[RowState, int] = field(default_factory=dict)
-
-
-def settle_hint(run_id: str, number: int) -> str:
-    return (
-        f"check it in Sendoso, then `sendoso batch settle {run_id} {number} --sent SEND_ID` "
-        "or `--not-sent`"
-    )
 
 
 class BatchRunner:
@@ -134,15 +127,23 @@ class BatchRunner:
         self.max_rejections_in_a_row = max_rejections_in_a_row
         self.ledger_attempts = ledger_attempts
         self._rejections_in_a_row = 0
-        self._cooldown: timedelta | None = None
-        self._allow_resend = False
-        self._base_url = ""
-        #: (row, send id) the API confirmed but the ledger could not record.
-        self.unrecorded: list[tuple[int, str]] = []
+        self._rules = AttemptRules(base_url="")
         self.idle_poll = idle_poll
         self.owner = new_owner()
         self._on_progress = on_progress
-        self._ledger_limiter = anyio.CapacityLimiter(ledger.threads(concurrency))
+        self._db = LedgerCalls(ledger, wanted=concurrency, attempts=ledger_attempts)
+        self._attempt = SendAttempt(
+            client,
+            self._db,
+            owner=self.owner,
+            on_moved=self._moved,
+            on_gift_not_found=self._gift_not_found,
+            commit_lead=lambda: self._commit_lead,
+            on_committed=self._committed,
+            stopping=lambda: self._stopping,
+        )
+        #: (row, send id) the API confirmed but the ledger could not record.
+        self.unrecorded = self._attempt.unrecorded
         self._held: set[int] = set()
         self._row_done = anyio.Event()
         self._commit_lead = 0.0
@@ -163,19 +164,6 @@ class BatchRunner:
             self._end = RunEnd.STOPPED
             self._message = "stopped on request"
 
-    async def _db(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        """A ledger call in a worker thread, retried while the database is busy or briefly
-        unreachable (another process planning a big file holds SQLite's write lock)."""
-        call = partial(fn, *args, **kwargs)
-        for attempt in range(self.ledger_attempts):
-            try:
-                return await anyio.to_thread.run_sync(call, limiter=self._ledger_limiter)
-            except OperationalError:
-                if attempt == self.ledger_attempts - 1:
-                    raise
-                await anyio.sleep(min(0.1 * 2**attempt, 5.0))
-        raise AssertionError("unreachable")
-
     async def run(self) -> RunResult:
         try:
             return await self._run()
@@ -185,9 +173,11 @@ class BatchRunner:
     async def _run(self) -> RunResult:
         info = await self._db(self.ledger.require_run, self.run_id)
         cooldown = info.options.get("cooldown_days")
-        self._cooldown = timedelta(days=float(cooldown)) if cooldown else None
-        self._allow_resend = bool(info.options.get("allow_resend"))
-        self._base_url = info.base_url
+        self._rules = AttemptRules(
+            base_url=info.base_url,
+            cooldown=timedelta(days=float(cooldown)) if cooldown else None,
+            allow_resend=bool(info.options.get("allow_resend")),
+        )
         # Reading the catalog first also lets a sandbox identify itself, which decides
         # whether rows left in flight may be retried.
         await self.client.gifts.list()
@@ -301,108 +291,40 @@ class BatchRunner:
         if self._on_progress is not None:
             self._on_progress()
 
-    async def _move(self, row: LedgerRow, target: RowState, **values: Any) -> bool:
-        moved = await self._db(self.ledger.move, self.run_id, row.number, target, **values)
-        if moved:
-            self._moved(target)
-        return moved
+    def _committed(self, late: float) -> None:
+        self._commit_lead = min(MAX_COMMIT_LEAD, max(late, self._commit_lead * COMMIT_LEAD_DECAY))
 
     async def _process(self, row: LedgerRow) -> None:
-        trusted = self.client.trusts_idempotency
-        if row.state is RowState.PLANNED:
-            if row.gift_id in self._gone:
-                await self._move(
-                    row, RowState.SKIPPED, skip_kind="gift_gone", error=self._gone_reason(row)
-                )
-                return
-            # Wait for this send's turn *before* committing "submitting": a row queued on
-            # the pacer when the process dies was certainly never sent. Wake up as long
-            # before the turn as that commit has lately taken, though: a send that reaches
-            # the pacer after its turn has gone is booked again at the back of the queue and
-            # its slot goes out empty (a busy ledger cost a third of the slots at 200/s).
-            wake_at = time.monotonic()
-            if row.send_key:
-                wake_at += max(0.0, self.client.pacer.prebook(row.send_key) - self._commit_lead)
-                await anyio.sleep(max(0.0, wake_at - time.monotonic()))
-            if self._stopping:
-                # Asked to stop while it waited for its turn: it was never sent.
-                await self._db(self.ledger.release, self.run_id, row.number, self.owner)
-                return
-            since = datetime.now(UTC) - self._cooldown if self._cooldown else None
-            state = await self._db(
-                self.ledger.begin_send,
+        if row.state is RowState.PLANNED and row.gift_id in self._gone:
+            moved = await self._db(
+                self.ledger.move,
                 self.run_id,
                 row.number,
-                self.owner,
-                recipient=row.recipient,
-                cooldown_since=since,
-                dedupe_key=None if self._allow_resend else row.dedupe_key,
-                base_url=self._base_url,
+                RowState.SKIPPED,
+                skip_kind="gift_gone",
+                error=self._gone_reason(row),
             )
-            # Counted from the planned wake-up: a busy machine also wakes rows late.
-            self._commit_lead = min(
-                MAX_COMMIT_LEAD,
-                max(time.monotonic() - wake_at, self._commit_lead * COMMIT_LEAD_DECAY),
-            )
-            if state is None:
-                # Lost, or committed but its acknowledgement lost (then retried): look.
-                current = await self._db(self.ledger.row, self.run_id, row.number)
-                held = current is not None and current.lease_owner == self.owner
-                if held and current is not None and current.state is RowState.SUBMITTING:
-                    state = RowState.SUBMITTING
-            if state is not None:
-                self._moved(state)
-            if state is not RowState.SUBMITTING:
-                return
-        elif not trusted:
-            # A previous attempt may have reached the server, which would not recognise a
-            # second one: never send it again, leave it for a person.
-            await self._move(
-                row,
-                RowState.UNKNOWN,
-                owner=self.owner,
-                error="a previous attempt was interrupted and may have been sent; "
-                + settle_hint(self.run_id, row.number),
-            )
-            return
-        elif not await self._db(self.ledger.count_attempt, self.run_id, row.number, self.owner):
-            return
-        await self._send(row)
-
-    async def _send(self, row: LedgerRow) -> None:
-        assert row.request is not None
-        request = SendRequest.model_validate(row.request)
-        try:
-            send = await self.client.sends.submit(
-                request, idempotency_key=row.send_key, validate=False
-            )
-        except SendosoError as exc:
-            await self._failed(row, exc)
-            return
-        self._failures_in_a_row = 0
-        self._rejections_in_a_row = 0
-        # The gift exists now: record its id even if the run is being cancelled.
-        with anyio.CancelScope(shield=True):
-            try:
-                moved = await self._move(
-                    row, RowState.SUBMITTED, send_id=send.id, status=send.status
-                )
-            except SQLAlchemyError:
-                self.unrecorded.append((row.number, send.id))
-                raise
             if moved:
+                self._moved(RowState.SKIPPED)
+            return
+        result = await self._attempt(row, self._rules)
+        if result.outcome is Outcome.SENT:
+            self._failures_in_a_row = 0
+            self._rejections_in_a_row = 0
+            if result.state is RowState.SUBMITTED:
                 self._sent_now += 1
+        elif result.verdict is not None:
+            self._brakes(result)
 
-    async def _failed(self, row: LedgerRow, exc: SendosoError) -> None:
-        verdict = outcome_of(exc, trusted=self.client.trusts_idempotency)
+    def _brakes(self, result: AttemptResult) -> None:
+        """The run's own policy after a failed send: pause on a streak, stop on refused
+        credentials."""
+        verdict = result.verdict
+        assert verdict is not None
         # A 429 is the server pacing us, not failing: it never counts towards the brake.
         if verdict.server_failure or verdict.outcome is Outcome.RETRY:
             self._failures_in_a_row += 1
-        outcome = verdict.outcome
-        if outcome is Outcome.GIFT_NOT_FOUND:
-            outcome = await self._gift_not_found(row)
-        if outcome is Outcome.REJECTED:
-            await self._move(row, RowState.REJECTED, error=verdict.error)
+        if result.outcome is Outcome.REJECTED:
             self._rejections_in_a_row += 1
             if self._rejections_in_a_row >= self.max_rejections_in_a_row:
                 self._halt(
@@ -410,22 +332,7 @@ class BatchRunner:
                     f"the API rejected {self._rejections_in_a_row} sends in a row (last: "
                     f"{verdict.error}); paused: check the host and the catalog, then resume",
                 )
-        elif outcome is Outcome.UNKNOWN:
-            await self._move(
-                row,
-                RowState.UNKNOWN,
-                error=f"{verdict.error}; {settle_hint(self.run_id, row.number)}",
-            )
-        elif outcome is Outcome.RETRY:
-            await self._db(self.ledger.release, self.run_id, row.number, self.owner)
-        elif outcome is Outcome.NOT_SENT:
-            await self._move(
-                row, RowState.PLANNED, owner=self.owner, error=verdict.error, release=True
-            )
-        elif outcome is Outcome.STOP:
-            await self._move(
-                row, RowState.PLANNED, owner=self.owner, error=verdict.error, release=True
-            )
+        elif result.outcome is Outcome.STOP:
             self._halt(
                 RunEnd.AUTH,
                 f"the API refused the credentials even after a token refresh ({verdict.error})",
@@ -446,15 +353,16 @@ class BatchRunner:
     def _gone_reason(self, row: LedgerRow) -> str:
         return f"gift {row.gift_id} is no longer in the catalog (row {row.number})"
 
-    async def _gift_not_found(self, row: LedgerRow) -> Outcome:
-        """A 404: is the gift really gone? Asks the catalog once per gift per run."""
+    async def _gift_not_found(self, row: LedgerRow) -> None:
+        """A 404: is the gift really gone? Asks the catalog once per gift per run, and skips
+        the gift's rows not yet attempted if it is (the row itself is rejected)."""
         gift_id = row.gift_id or ""
         async with self._catalog_lock:
             if gift_id not in self._gift_checked:
                 try:
                     catalog = await self.client.gifts.list()
                 except SendosoError:
-                    return Outcome.REJECTED
+                    return
                 still_there = any(gift.id == gift_id for gift in catalog)
                 self._gift_checked[gift_id] = still_there
                 if not still_there:
@@ -466,15 +374,15 @@ class BatchRunner:
                         f"gift {gift_id} is no longer in the catalog",
                     )
                     self._moved(RowState.SKIPPED, skipped)
-        return Outcome.REJECTED
 
 
 async def run_interruptibly(
     runner: BatchRunner, *, on_signal: Callable[[int], None] | None = None
 ) -> RunResult:
     """Run, stopping cleanly on the first Ctrl-C or SIGTERM (the sends in flight finish and
-    are recorded) and at once on the second (rows in flight stay ``submitting`` and are
-    resolved on resume by the usual rule). Call from the main thread."""
+    are recorded) and at once on the second (only a send whose ``submitting`` commit has
+    begun still finishes its POST and records it; a kill leaves it ``submitting``, resolved
+    on resume by the usual rule). Call from the main thread."""
     result: RunResult | None = None
 
     async def watch(scope: anyio.CancelScope) -> None:

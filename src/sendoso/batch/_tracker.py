@@ -16,9 +16,8 @@ import anyio.to_thread
 from anyio.streams.memory import MemoryObjectReceiveStream
 
 from sendoso import AsyncSendoso
-from sendoso.batch._ledger import Ledger, LedgerRow
-from sendoso.batch._states import RowState
 from sendoso.errors import NotFoundError, SendosoError
+from sendoso.ledger import Ledger, LedgerRow, RowState
 from sendoso.models import TERMINAL_STATUSES
 
 __all__ = ["RefreshResult", "refresh_statuses"]

@@ -18,7 +18,7 @@ from sendoso.cli._output import JsonFlag, console, error_console, kv_table, prin
 from sendoso.cli._words import say_error
 
 if TYPE_CHECKING:
-    from sendoso.batch._ledger import Approval
+    from sendoso.ledger import Approval
     from sendoso.mcp import SendView
 
 __all__ = ["approvals_app"]
@@ -72,7 +72,7 @@ def list_approvals(
     """List the sends waiting for a decision (oldest first)."""
     from rich.table import Table
 
-    from sendoso.batch._ledger import ApprovalState
+    from sendoso.ledger import ApprovalState
 
     with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         found = ledger.approvals(state=None if show_all else ApprovalState.PENDING)

@@ -136,7 +136,7 @@ def mcp(
     """
     import anyio
 
-    from sendoso.batch import Ledger
+    from sendoso.ledger import Ledger
     from sendoso.mcp import SendDesk, load_guardrails
 
     cli_state = state_of(ctx)

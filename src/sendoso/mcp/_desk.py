@@ -25,34 +25,37 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import partial
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import anyio
-import anyio.to_thread
 from sqlalchemy.exc import IntegrityError
 
 from sendoso import AsyncSendoso
-from sendoso.batch._engine import check_host
-from sendoso.batch._ledger import (
-    Approval,
-    ApprovalState,
-    Ledger,
-    LedgerRow,
-    PlannedRow,
-    RunInfo,
-    SendAdmission,
-    new_owner,
-)
-from sendoso.batch._runner import settle_hint
-from sendoso.batch._states import Outcome, RowState, outcome_of
+from sendoso.batch import check_host
 from sendoso.errors import FieldProblem, SendosoError, ValidationError
 from sendoso.filters import GiftFilters
+from sendoso.ledger import (
+    Approval,
+    ApprovalState,
+    AttemptRules,
+    Ledger,
+    LedgerCalls,
+    LedgerRow,
+    Outcome,
+    PlannedRow,
+    RowState,
+    RunInfo,
+    SendAdmission,
+    SendAttempt,
+    dedupe_key,
+    new_owner,
+    recipient_key,
+)
 from sendoso.mcp._guardrails import Guardrails
 from sendoso.models import CostEstimate, Gift, Send, SendRequest
 from sendoso.pricing import estimate_cost
-from sendoso.resources._sends import check_against, request_from_fields
-from sendoso.validation import check_country
+from sendoso.resources import check_against, request_from_fields
+from sendoso.validation import check_country, country_only_problems
 
 __all__ = [
     "MCP_SOURCE",
@@ -65,9 +68,6 @@ __all__ = [
     "mcp_run_id",
     "send_key_for_request",
 ]
-
-_P = ParamSpec("_P")
-_T = TypeVar("_T")
 
 MCP_SOURCE = "mcp"
 #: The metadata key that carries the agent's request_id to Sendoso (and into the ledger).
@@ -219,11 +219,8 @@ class SendDesk:
         self._catalog: list[Gift] | None = None
         self._catalog_at = 0.0
         self._catalog_lock = anyio.Lock()
-        self._limiter = anyio.CapacityLimiter(ledger.threads(4))
+        self._db = LedgerCalls(ledger, wanted=4)
         self._run_ready = False
-
-    async def _db(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
-        return await anyio.to_thread.run_sync(partial(fn, *args, **kwargs), limiter=self._limiter)
 
     async def _run(self) -> RunInfo:
         info = await self._db(
@@ -323,12 +320,12 @@ class SendDesk:
         catalog = await self.catalog()
         gift = next((g for g in catalog if g.id == (request.gift_id or "").strip()), None)
         extra: list[FieldProblem] = []
-        if gift is not None and not gift.requires_address and request.address is not None:
-            # An eGift or a donation is delivered by email: of an address only the country
-            # matters (whether the item is available there), as in batch planning.
-            problem = check_country(gift, (request.address.country or "").strip().upper())
-            extra = [problem] if problem else []
-            request = request.model_copy(update={"address": None})
+        if request.address is not None:
+            country = (request.address.country or "").strip().upper()
+            country_only = country_only_problems(gift, country)
+            if country_only is not None:
+                extra = country_only
+                request = request.model_copy(update={"address": None})
         if message is None:
             # A stand-in note, so that only the recipient and the gift are judged.
             check = check_against(request.model_copy(update={"message": "-"}), catalog)
@@ -359,13 +356,13 @@ class SendDesk:
     ) -> Callable[[SendAdmission], None]:
         rails = guardrails or self.guardrails
         request = checked.request
-        recipient = (request.email or "").lower()
-        dedupe_key = f"{recipient}|{request.gift_id}"
+        recipient = recipient_key(request.email) or ""
+        key = dedupe_key(recipient, request.gift_id)
         totals = checked.estimate.totals() if checked.estimate else {}
 
         def admit(ledger: SendAdmission) -> None:
             if not rails.allow_resend:
-                other = ledger.sent_before(dedupe_key, base_url=self.base_url)
+                other = ledger.sent_before(key, base_url=self.base_url)
                 if other is not None:
                     raise Refusal(
                         f"{recipient} already got gift {request.gift_id} from this account "
@@ -394,7 +391,7 @@ class SendDesk:
 
     def _planned_row(self, checked: Checked, send_key: str) -> PlannedRow:
         request = checked.request
-        recipient = (request.email or "").lower()
+        recipient = recipient_key(request.email) or ""
         name = " ".join(p for p in (request.first_name, request.last_name) if p) or None
         return PlannedRow(
             number=0,
@@ -403,7 +400,7 @@ class SendDesk:
             recipient=recipient,
             name=name,
             gift_id=request.gift_id,
-            dedupe_key=f"{recipient}|{request.gift_id}",
+            dedupe_key=dedupe_key(recipient, request.gift_id),
             request=request.model_dump(mode="json", exclude_none=True),
             estimate=checked.estimate.totals() if checked.estimate else None,
         )
@@ -611,119 +608,42 @@ class SendDesk:
         return view_of_row(row)
 
     async def _attempt(self, row: LedgerRow, owner: str, rails: Guardrails) -> SendView:
-        """Send a row this call holds: commit ``submitting``, POST, commit the outcome."""
-        trusted = self.client.trusts_idempotency
-        if row.state is RowState.PLANNED:
-            # Wait for this send's turn at the host's pace *before* committing "submitting"
-            # (as batch workers do): killed while waiting, it was certainly never sent.
-            if row.send_key:
-                await anyio.sleep(self.client.pacer.prebook(row.send_key))
-            since = (
-                datetime.now(UTC) - timedelta(days=rails.cooldown_days)
-                if rails.cooldown_days
-                else None
-            )
-            state = await self._db(
-                self.ledger.begin_send,
-                row.run_id,
-                row.number,
-                owner,
-                recipient=row.recipient,
-                cooldown_since=since,
-                dedupe_key=None if rails.allow_resend else row.dedupe_key,
-                base_url=self.base_url,
-            )
-            if state is not RowState.SUBMITTING:
-                current = await self._db(self.ledger.row, row.run_id, row.number)
-                assert current is not None
-                return self._final(current)
-        elif not trusted:
-            await self._db(
-                self.ledger.move,
-                row.run_id,
-                row.number,
-                RowState.UNKNOWN,
-                owner=owner,
-                error="a previous attempt was interrupted and may have been sent; "
-                + settle_hint(row.run_id, row.number),
-            )
-            current = await self._db(self.ledger.row, row.run_id, row.number)
-            assert current is not None
-            return self._final(current)
-        elif not await self._db(self.ledger.count_attempt, row.run_id, row.number, owner):
+        """Send a row this call holds (commit ``submitting``, POST, commit the outcome) and
+        say what became of it."""
+        attempt = SendAttempt(
+            self.client, self._db, owner=owner, on_gift_not_found=self._catalog_changed
+        )
+        rules = AttemptRules(
+            base_url=self.base_url,
+            cooldown=timedelta(days=rails.cooldown_days) if rails.cooldown_days else None,
+            allow_resend=rails.allow_resend,
+        )
+        result = await attempt(row, rules, reread=True)
+        error = result.verdict.error if result.verdict else ""
+        if result.outcome is Outcome.RETRY:
             raise Refusal(
-                "this request_id is being sent by another call; check it with "
-                "get_send_status in a few seconds"
-            )
-        assert row.request is not None
-        request = SendRequest.model_validate(row.request)
-        # Once "submitting" is committed, the attempt and its record are finished even if
-        # the agent cancels the call: cut short, it would be ambiguous for nothing.
-        with anyio.CancelScope(shield=True):
-            try:
-                send = await self.client.sends.submit(
-                    request, idempotency_key=row.send_key, validate=False
-                )
-            except SendosoError as exc:
-                return await self._failed(row, owner, exc)
-            await self._db(
-                self.ledger.move,
-                row.run_id,
-                row.number,
-                RowState.SUBMITTED,
-                send_id=send.id,
-                status=send.status,
-            )
-        current = await self._db(self.ledger.row, row.run_id, row.number)
-        assert current is not None
-        return view_of_row(current)
-
-    async def _failed(self, row: LedgerRow, owner: str, exc: SendosoError) -> SendView:
-        verdict = outcome_of(exc, trusted=self.client.trusts_idempotency)
-        outcome = verdict.outcome
-        run, number = row.run_id, row.number
-        if outcome is Outcome.GIFT_NOT_FOUND:
-            await self.catalog(fresh=True)
-            outcome = Outcome.REJECTED
-        if outcome is Outcome.REJECTED:
-            await self._db(self.ledger.move, run, number, RowState.REJECTED, error=verdict.error)
-        elif outcome is Outcome.UNKNOWN:
-            await self._db(
-                self.ledger.move,
-                run,
-                number,
-                RowState.UNKNOWN,
-                error=f"{verdict.error}; {settle_hint(run, number)}",
-            )
-        elif outcome is Outcome.RETRY:
-            await self._db(self.ledger.release, run, number, owner)
-            raise Refusal(
-                f"the API failed ({verdict.error}); the send may be in progress there. Call "
+                f"the API failed ({error}); the send may be in progress there. Call "
                 "send_gift again with the same request_id in a little while: the server "
                 "deduplicates it, so it cannot be sent twice"
             )
-        else:  # NOT_SENT or STOP: certainly not sent
-            await self._db(
-                self.ledger.move,
-                run,
-                number,
-                RowState.PLANNED,
-                owner=owner,
-                error=verdict.error,
-                release=True,
-            )
-            if outcome is Outcome.STOP:
-                raise Refusal(
-                    f"Sendoso refused this server's credentials ({verdict.error}); nothing was "
-                    "sent. The person running it must fix them; then retry this request_id"
-                )
+        if result.outcome is Outcome.STOP:
             raise Refusal(
-                f"not sent ({verdict.error}); call send_gift again with the same request_id "
+                f"Sendoso refused this server's credentials ({error}); nothing was "
+                "sent. The person running it must fix them; then retry this request_id"
+            )
+        if result.outcome is Outcome.NOT_SENT:
+            raise Refusal(
+                f"not sent ({error}); call send_gift again with the same request_id "
                 "in a little while"
             )
-        current = await self._db(self.ledger.row, run, number)
-        assert current is not None
-        return self._final(current)
+        assert result.row is not None
+        if result.outcome is Outcome.SENT:
+            return view_of_row(result.row)
+        return self._final(result.row)
+
+    async def _catalog_changed(self, _row: LedgerRow) -> None:
+        """A 404 on send: the catalog this desk holds is out of date."""
+        await self.catalog(fresh=True)
 
     # Approvals -------------------------------------------------------------------------
 

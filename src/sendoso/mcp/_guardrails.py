@@ -20,9 +20,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sendoso.batch._plan import Budget
+from sendoso.batch import Budget
 from sendoso.errors import ConfigurationError, ValidationError
 from sendoso.models import CostEstimate, Gift
+from sendoso.pricing import over_cap
 
 __all__ = ["ENV_NAMES", "Guardrails", "Totals", "load_guardrails"]
 
@@ -166,21 +167,21 @@ class Guardrails:
                 f"bound and this server caps each send at {_caps_text(self.max_price)}; "
                 "choose another gift"
             )
-        for currency, (_, high) in estimate.totals().items():
-            cap = self.max_price.get(currency)
-            if cap is None:
-                return (
-                    f"gift {gift.id} costs {currency} and this server caps each send only in "
-                    f"{', '.join(self.max_price)}; choose a gift priced in "
-                    f"{', '.join(self.max_price)}"
-                )
-            if high > cap:
-                return (
-                    f"gift {gift.id} costs up to {_money(high, currency)} with fees and "
-                    f"shipping, over this server's maximum of {_money(cap, currency)} per "
-                    f"send; choose a cheaper gift (list_gifts max_price=...)"
-                )
-        return None
+        excess = over_cap(estimate.totals(), self.max_price)
+        if excess is None:
+            return None
+        currency, high = excess.currency, excess.needed
+        if excess.cap is None:
+            return (
+                f"gift {gift.id} costs {currency} and this server caps each send only in "
+                f"{', '.join(self.max_price)}; choose a gift priced in "
+                f"{', '.join(self.max_price)}"
+            )
+        return (
+            f"gift {gift.id} costs up to {_money(high, currency)} with fees and "
+            f"shipping, over this server's maximum of {_money(excess.cap, currency)} per "
+            f"send; choose a cheaper gift (list_gifts max_price=...)"
+        )
 
     def approval_reason(self, estimate: CostEstimate) -> str | None:
         """Why this send must wait for a person, or ``None``."""
@@ -190,16 +191,15 @@ class Guardrails:
             return "every send made through this server waits for a person's approval"
         if not estimate.shipping_known:
             return "its shipping rate is not published, so its cost has no upper bound"
-        for currency, (_, high) in estimate.totals().items():
-            limit = self.approval_above.get(currency)
-            if limit is None:
-                return f"it costs {currency}, for which no approval threshold is set"
-            if high > limit:
-                return (
-                    f"it costs up to {_money(high, currency)}, above the approval threshold "
-                    f"of {_money(limit, currency)}"
-                )
-        return None
+        excess = over_cap(estimate.totals(), self.approval_above)
+        if excess is None:
+            return None
+        if excess.cap is None:
+            return f"it costs {excess.currency}, for which no approval threshold is set"
+        return (
+            f"it costs up to {_money(excess.needed, excess.currency)}, above the approval "
+            f"threshold of {_money(excess.cap, excess.currency)}"
+        )
 
     def spend_refusal(self, estimate: Totals, *, today: Totals, total: Totals) -> str | None:
         """Why one more send of ``estimate`` would break the daily or the total cap, given
@@ -216,21 +216,22 @@ class Guardrails:
         ):
             if not caps:
                 continue
-            for currency, (_, high) in estimate.items():
-                cap = caps.get(currency)
-                if cap is None:
-                    return (
-                        f"this send costs {currency} and the {name} cap is set only in "
-                        f"{', '.join(caps)}; choose a gift priced in {', '.join(caps)}"
-                    )
-                used = spent.get(currency, (Decimal(0), Decimal(0)))[1]
-                if used + high > cap:
-                    left = max(cap - used, Decimal(0))
-                    return (
-                        f"over the {name} cap of {_money(cap, currency)}: {used:.2f} spent or "
-                        f"in flight {when}, this send needs up to {high:.2f}; "
-                        f"{left:.2f} is left: choose a cheaper gift, or {later}"
-                    )
+            used = {currency: high for currency, (_, high) in spent.items()}
+            excess = over_cap(estimate, caps, used)
+            if excess is None:
+                continue
+            currency = excess.currency
+            if excess.cap is None:
+                return (
+                    f"this send costs {currency} and the {name} cap is set only in "
+                    f"{', '.join(caps)}; choose a gift priced in {', '.join(caps)}"
+                )
+            left = max(excess.cap - excess.used, Decimal(0))
+            return (
+                f"over the {name} cap of {_money(excess.cap, currency)}: {excess.used:.2f} "
+                f"spent or in flight {when}, this send needs up to {excess.needed:.2f}; "
+                f"{left:.2f} is left: choose a cheaper gift, or {later}"
+            )
         return None
 
 
@@ -259,9 +260,9 @@ def _bool(name: str, value: Any) -> bool:
 
 
 def _from_file(path: Path) -> dict[str, Any]:
-    from sendoso._config import _read_profiles
+    from sendoso._config import read_profiles
 
-    document = _read_profiles(path)
+    document = read_profiles(path)
     table = document.get("mcp", document)
     if not isinstance(table, dict):
         raise ConfigurationError(f"[mcp] in {path} must be a table")

@@ -26,7 +26,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from sendoso._net import is_loopback_host, listening_socket
 from sendoso._version import __version__
-from sendoso.batch._ledger import LedgerError, LedgerFailedError, describe_failure
 from sendoso.errors import (
     APIError,
     AuthenticationError,
@@ -35,6 +34,7 @@ from sendoso.errors import (
     SendosoError,
     ValidationError,
 )
+from sendoso.ledger import LedgerError, LedgerFailedError, describe_failure
 from sendoso.mcp._desk import GiftOffer, Refusal, SendDesk, SendView
 from sendoso.models import CostEstimate
 

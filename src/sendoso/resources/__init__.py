@@ -8,6 +8,7 @@ from sendoso.resources._sends import (
     Sends,
     check_against,
     new_idempotency_key,
+    request_from_fields,
 )
 from sendoso.resources._steps import Steps
 
@@ -20,4 +21,5 @@ __all__ = [
     "Steps",
     "check_against",
     "new_idempotency_key",
+    "request_from_fields",
 ]

@@ -39,6 +39,29 @@ class SandboxControl:
         result: dict[str, Any] = self._json(self._http.post("/_sandbox/clock", json=body))
         return result
 
+    def hold(
+        self, requests: int, *, endpoint: str | None = None, timeout_seconds: float = 20.0
+    ) -> dict[str, Any]:
+        """Hold the next ``requests`` API requests (to ``endpoint``, e.g.
+        ``"POST /api/v3/sends"``, if given) until all of them are in flight together, then
+        let them go on: concurrency a test can count on, where latency only makes it likely.
+        If ``timeout_seconds`` pass first, the held requests get 503 and :meth:`hold_state`
+        says ``timed_out``; :meth:`reset` answers them 503 too. Returns the hold's state."""
+        body = {"requests": requests, "endpoint": endpoint, "timeout_seconds": timeout_seconds}
+        result: dict[str, Any] = self._json(self._http.post("/_sandbox/hold", json=body))
+        return result
+
+    def release_hold(self) -> dict[str, Any]:
+        """Let the requests held now go on, however many have arrived; returns the state."""
+        result: dict[str, Any] = self._json(self._http.post("/_sandbox/hold/release"))
+        return result
+
+    def hold_state(self) -> dict[str, Any]:
+        """``{"state", "requests", "arrived", "endpoint"}``; the state is ``off``,
+        ``holding``, ``released``, ``timed_out`` or ``cleared`` (by a reset)."""
+        result: dict[str, Any] = self._json(self._http.get("/_sandbox/hold"))
+        return result
+
     def rotate_secret(self, client_secret: str) -> None:
         """Replace the client secret and revoke every token (until :meth:`reset`)."""
         self._json(self._http.post("/_sandbox/credentials", json={"client_secret": client_secret}))

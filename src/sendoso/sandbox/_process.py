@@ -28,7 +28,7 @@ from typing import IO, Any
 
 from sendoso.sandbox._config import SandboxConfig
 from sendoso.sandbox._control import SandboxControl
-from sendoso.sandbox._server import _check_host, serve
+from sendoso.sandbox._server import check_host, serve
 
 __all__ = ["SandboxProcess", "SandboxStartError", "serve_child"]
 
@@ -144,7 +144,7 @@ class SandboxProcess:
         stop_timeout: float = 15.0,
         control_timeout: float = 30.0,
     ) -> None:
-        _check_host(host, allow_remote)
+        check_host(host, allow_remote)
         self.config = config or SandboxConfig()
         self._argv = list(command or _default_command())
         self._settings = _settings(self.config, host, port, allow_remote)

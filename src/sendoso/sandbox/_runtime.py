@@ -6,6 +6,7 @@ import math
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,23 +44,30 @@ class TokenBucket:
     """``rate`` requests per second with a burst of ``max(1, rate)``, on real monotonic time.
 
     Real time, not the virtual clock: advancing the clock by a day must not refill the bucket,
-    or a test of 429 handling could not fast-forward statuses in between.
+    or a test of 429 handling could not fast-forward statuses in between. ``clock`` is for
+    tests that must not depend on how fast their requests go out (see :meth:`use_clock`).
     """
 
-    def __init__(self, rate: float | None) -> None:
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
         self.set_rate(rate)
+
+    def use_clock(self, clock: Callable[[], float]) -> None:
+        """Time refills by ``clock`` from now on; the bucket starts full."""
+        self.clock = clock
+        self.set_rate(self.rate)
 
     def set_rate(self, rate: float | None) -> None:
         self.rate = rate
         self.capacity = max(1.0, rate) if rate is not None else math.inf
         self.tokens = self.capacity
-        self._updated = time.monotonic()
+        self._updated = self.clock()
 
     def take(self) -> tuple[bool, int]:
         """Take one token: ``(allowed, seconds to wait before retrying)``."""
         if self.rate is None:
             return True, 0
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate)
         self._updated = now
         if self.tokens >= 1:

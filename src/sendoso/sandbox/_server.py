@@ -56,7 +56,7 @@ class RemoteHostRefusedError(ValueError):
         )
 
 
-def _check_host(host: str, allow_remote: bool) -> None:
+def check_host(host: str, allow_remote: bool) -> None:
     if not allow_remote and not is_loopback_host(host):
         raise RemoteHostRefusedError(host)
 
@@ -102,7 +102,7 @@ class SandboxServer:
         *,
         allow_remote: bool = False,
     ) -> None:
-        _check_host(host, allow_remote)
+        check_host(host, allow_remote)
         self.config = config or SandboxConfig()
         self.host = host
         self._requested_port = port
@@ -205,7 +205,7 @@ def serve(
     loopback are refused with :class:`RemoteHostRefusedError` (a :class:`ValueError`) unless
     ``allow_remote``; a port that cannot be bound raises :class:`OSError`.
     """
-    _check_host(host, allow_remote)
+    check_host(host, allow_remote)
     sock = listening_socket(host, port, inheritable=True)
     url = _url(sock)
     app = create_app(config)

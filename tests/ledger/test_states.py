@@ -1,4 +1,5 @@
-"""The send state machine of DESIGN.md: which moves are allowed, and what each failure means."""
+"""The send state machine (docs/architecture.md): which moves are allowed, and what each
+failure means."""
 
 from __future__ import annotations
 
@@ -6,15 +7,6 @@ import itertools
 
 import pytest
 
-from sendoso.batch._states import (
-    OPEN_STATES,
-    TRANSITIONS,
-    Outcome,
-    RowState,
-    SkipKind,
-    can_move,
-    outcome_of,
-)
 from sendoso.errors import (
     AmbiguousSendError,
     APIConnectionError,
@@ -34,10 +26,19 @@ from sendoso.errors import (
     ValidationError,
     status_error_class,
 )
+from sendoso.ledger import (
+    OPEN_STATES,
+    TRANSITIONS,
+    Outcome,
+    RowState,
+    SkipKind,
+    can_move,
+    outcome_of,
+)
 
 S = RowState
 
-#: Every move DESIGN.md's state machine allows, as (from, to).
+#: Every move the state machine in docs/architecture.md allows, as (from, to).
 DESIGNED_MOVES = {
     (S.PLANNED, S.SUBMITTING),  # committed durably before the POST
     (S.PLANNED, S.SKIPPED),  # a gift that left the catalog
@@ -61,7 +62,7 @@ def test_every_state_has_an_entry_in_the_table() -> None:
 
 
 def test_the_table_allows_exactly_the_designed_moves() -> None:
-    """The allowed (from, to) pairs are exactly those of DESIGN.md, no more, no fewer."""
+    """The allowed (from, to) pairs are exactly those of docs/architecture.md, no more, no fewer."""
     allowed = {(current, target) for current, target in ALL_PAIRS if can_move(current, target)}
     assert allowed == DESIGNED_MOVES
 
@@ -203,7 +204,7 @@ CASES = [
 def test_outcome_of_each_error(
     exc: SendosoError, trusted: bool, outcome: Outcome, server_failure: bool
 ) -> None:
-    """Each documented failure maps to the outcome DESIGN.md gives it, trusted or not."""
+    """Each documented failure maps to the outcome docs/architecture.md gives it, trusted or not."""
     verdict = outcome_of(exc, trusted=trusted)
     assert verdict.outcome is outcome
     assert verdict.server_failure is server_failure

@@ -1,5 +1,5 @@
-"""Properties of the send state machine: only DESIGN.md's moves, every state can end, and
-no failure of a send attempt is ever classified in a way that could send twice.
+"""Properties of the send state machine: only the moves docs/architecture.md draws, every state
+can end, and no failure of a send attempt is ever classified in a way that could send twice.
 
 Hypothesis runs derandomized (a fixed seed per test) and without an example database, so a
 run in CI sees exactly the examples a run on a laptop sees.
@@ -14,14 +14,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sendoso.batch._states import (
-    OPEN_STATES,
-    TRANSITIONS,
-    Outcome,
-    RowState,
-    can_move,
-    outcome_of,
-)
 from sendoso.errors import (
     AmbiguousSendError,
     APIConnectionError,
@@ -34,12 +26,20 @@ from sendoso.errors import (
     ValidationError,
     status_error_class,
 )
+from sendoso.ledger import (
+    OPEN_STATES,
+    TRANSITIONS,
+    Outcome,
+    RowState,
+    can_move,
+    outcome_of,
+)
 
 S = RowState
 PROPERTY = settings(max_examples=300, derandomize=True, database=None, deadline=None)
 
-#: DESIGN.md's state machine, as (from, to). Restated here on purpose: this is the spec
-#: the table in _states.py is checked against.
+#: The state machine of docs/architecture.md, as (from, to). Restated here on purpose: this is
+#: the spec the table in _states.py is checked against.
 DESIGNED_MOVES = {
     (S.PLANNED, S.SUBMITTING),
     (S.PLANNED, S.SKIPPED),
@@ -146,7 +146,8 @@ def send_failures(draw: st.DrawFn) -> SendosoError:
     if kind == 4:
         return ValidationError([])
     if kind == 5:
-        return draw(st.sampled_from([ConfigurationError, InputError]))(message)
+        whole: type[SendosoError] = draw(st.sampled_from([ConfigurationError, InputError]))
+        return whole(message)
     if kind == 6:
         return APIStatusError(message, status_code=draw(_STATUS))
     return SendosoError(message)

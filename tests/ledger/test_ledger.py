@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -22,21 +21,22 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from sendoso.batch._ledger import (
+from sendoso.errors import InputError
+from sendoso.ledger import (
     SCHEMA_VERSION,
+    TRANSITIONS,
     Approval,
     ApprovalState,
     Ledger,
     LedgerError,
     PlannedRow,
+    RowState,
     RunExistsError,
     RunInfo,
     SendAdmission,
     Totals,
     new_owner,
 )
-from sendoso.batch._states import TRANSITIONS, RowState
-from sendoso.errors import InputError
 
 S = RowState
 BASE_URL = "http://127.0.0.1:8000"
@@ -658,9 +658,11 @@ def test_a_leased_row_is_not_claimable_until_the_lease_expires(ledger: Ledger) -
     """Another worker gets a leased row only once its lease has run out."""
     planned_run(ledger, 1)
     first, second = new_owner(), new_owner()
-    assert [r.number for r in ledger.claim("run-1", first, lease_seconds=0.05)] == [2]
+    assert [r.number for r in ledger.claim("run-1", first, lease_seconds=LONG_LEASE)] == [2]
     assert ledger.claim("run-1", second, lease_seconds=LONG_LEASE) == []
-    time.sleep(0.2)
+    # The lease runs out: renewed to a moment already past on the database's clock, which
+    # is what waiting would do, without a test that depends on how long a sleep takes.
+    ledger.renew("run-1", first, [2], lease_seconds=-1)
     taken = ledger.claim("run-1", second, lease_seconds=LONG_LEASE)
     assert [(r.number, r.lease_owner) for r in taken] == [(2, second)]
     assert not ledger.move("run-1", 2, S.SUBMITTING, owner=first)
@@ -671,11 +673,11 @@ def test_renew_keeps_the_lease_for_its_owner_only(ledger: Ledger) -> None:
     """Renewing extends the holder's lease; another owner's renewal does nothing."""
     planned_run(ledger, 2)
     holder, other = new_owner(), new_owner()
-    assert len(ledger.claim("run-1", holder, lease_seconds=0.05, limit=2)) == 2
+    # Leases that have already run out (a negative lease: no waiting for them to lapse).
+    assert len(ledger.claim("run-1", holder, lease_seconds=-1, limit=2)) == 2
     ledger.renew("run-1", holder, [2], lease_seconds=LONG_LEASE)
     ledger.renew("run-1", other, [3], lease_seconds=LONG_LEASE)
     ledger.renew("run-1", holder, [], lease_seconds=LONG_LEASE)
-    time.sleep(0.2)
     assert [r.number for r in ledger.claim("run-1", other, lease_seconds=LONG_LEASE, limit=5)] == [
         3
     ]
@@ -719,8 +721,7 @@ def test_release_dead_leases_ignores_finished_rows_and_expired_leases(ledger: Le
     ledger.claim("run-1", dead, lease_seconds=LONG_LEASE)
     assert ledger.move("run-1", 2, S.SUBMITTING, owner=dead)
     assert ledger.move("run-1", 2, S.SUBMITTED, owner=dead, send_id="snd")
-    ledger.claim("run-1", dead, lease_seconds=0.01)
-    time.sleep(0.05)
+    ledger.claim("run-1", dead, lease_seconds=-1)  # already lapsed
     assert ledger.release_dead_leases("run-1") == 0
     assert [r.number for r in ledger.claim("run-1", new_owner(), lease_seconds=1)] == [3]
 
@@ -755,7 +756,7 @@ def test_concurrent_threads_claim_every_row_exactly_once(ledger_url: str) -> Non
 CLAIMER = textwrap.dedent(
     """
     import sys
-    from sendoso.batch._ledger import Ledger, new_owner
+    from sendoso.ledger import Ledger, new_owner
 
     ledger = Ledger(sys.argv[1])
     owner = new_owner()

@@ -1,4 +1,4 @@
-"""The send state machine of DESIGN.md, as pure data and functions (no I/O).
+"""The send state machine (docs/architecture.md draws it), as pure data and functions (no I/O).
 
 Every row of a batch is in exactly one :class:`RowState`. The ledger applies a transition
 only from the states listed in :data:`TRANSITIONS`, in the same statement that checks them,
@@ -34,6 +34,7 @@ __all__ = [
     "Outcome",
     "RowState",
     "SkipKind",
+    "Verdict",
     "can_move",
     "outcome_of",
 ]
