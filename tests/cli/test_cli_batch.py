@@ -1045,3 +1045,21 @@ def test_settle_not_sent_needs_no_credentials(
     make_unknown(ledger_url, "r1", 2)
     monkeypatch.delenv("SENDOSO_CLIENT_SECRET")
     assert batch("settle", "r1", "2", "--not-sent").exit_code == 0
+
+
+def test_settle_sent_that_cannot_be_checked_is_refused_unless_unchecked(
+    batch: Batch, env: Any, tmp_path: Path, ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No credentials here to ask the API: `--sent` is refused (exit 2, the row stays
+    unknown) and names --unchecked, which records it as given."""
+    plan_only(batch, write_csv(tmp_path / "one.csv", [person("Ann", "ann@example.com")]))
+    make_unknown(ledger_url, "r1", 2)
+    monkeypatch.delenv("SENDOSO_CLIENT_SECRET")
+    refused = batch("settle", "r1", "2", "--sent", "snd_from_the_dashboard")
+    assert refused.exit_code == ExitCode.USAGE
+    assert "--unchecked" in refused.stderr
+    assert (
+        batch("settle", "r1", "2", "--sent", "snd_from_the_dashboard", "--unchecked").exit_code == 0
+    )
+    (row,) = parse_json(batch("show", "r1", "--json"))["rows"]
+    assert (row["state"], row["send_id"]) == ("submitted", "snd_from_the_dashboard")

@@ -38,7 +38,7 @@ from sendoso.cli._output import (
     usage_error,
 )
 from sendoso.cli._state import State, state_of
-from sendoso.cli._words import CLI_WORDING
+from sendoso.cli._words import CLI_WORDING, say_error
 
 if TYPE_CHECKING:
     from sendoso import AsyncSendoso
@@ -519,6 +519,13 @@ def settle(
             "send (--sent) or by none (--not-sent, only if the API has no such send).",
         ),
     ] = False,
+    unchecked: Annotated[
+        bool,
+        typer.Option(
+            "--unchecked",
+            help="Record it without asking the API (when it cannot be reached from here).",
+        ),
+    ] = False,
     yes: Annotated[
         bool,
         typer.Option(
@@ -546,7 +553,9 @@ def settle(
     found: dict[str, object] | None = None
     with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         plan = plan_settlement(ledger, run_id, row, send_id=send_id, correct=correct)
-        found = _check_settlement(state_of(ctx), ledger, plan, yes=yes, json_output=json_output)
+        found = _check_settlement(
+            state_of(ctx), ledger, plan, unchecked=unchecked, yes=yes, json_output=json_output
+        )
         target = settle_row(ledger, run_id, row, send_id=send_id, correct=correct)
     if json_output:
         record: dict[str, object] = {
@@ -570,16 +579,43 @@ def settle(
 
 
 def _check_settlement(
-    cli_state: State, ledger: Ledger, plan: Settlement, *, yes: bool, json_output: bool
+    cli_state: State,
+    ledger: Ledger,
+    plan: Settlement,
+    *,
+    unchecked: bool,
+    yes: bool,
+    json_output: bool,
 ) -> dict[str, object] | None:
     """Ask the API about the send a settlement names (or, correcting to "not sent", about
     the send recorded): refuse what it contradicts, show what it found, ask about a send that
-    does not match the row. Returns what was found, for --json."""
-    from sendoso.batch import check_host, send_mismatches
-    from sendoso.errors import NotFoundError
+    does not match the row. Returns what was found, for --json. ``unchecked``: the person
+    asked not to ask the API (it cannot be reached from here)."""
+    from sendoso.errors import APIConnectionError, ConfigurationError
 
     if plan.send_id is None and not plan.correcting:
         return None  # "not sent" of an unknown row: nothing the API could confirm by id
+    if unchecked:
+        if plan.correcting:
+            _confirm_correction(plan, plan.send_id or "not sent", yes, json_output)
+        return None
+    try:
+        return _ask_the_api(cli_state, ledger, plan, yes=yes, json_output=json_output)
+    except (ConfigurationError, APIConnectionError) as exc:
+        what = plan.send_id or plan.row.send_id
+        raise usage_error(
+            f"cannot check {what} with the API ({say_error(exc)}); nothing was recorded. "
+            "Pass --unchecked to record it without asking",
+            json_output=json_output,
+        ) from None
+
+
+def _ask_the_api(
+    cli_state: State, ledger: Ledger, plan: Settlement, *, yes: bool, json_output: bool
+) -> dict[str, object] | None:
+    from sendoso.batch import check_host, send_mismatches
+    from sendoso.errors import NotFoundError
+
     the_run = ledger.require_run(plan.row.run_id)
     number = plan.row.number
     with cli_state.client() as client:
