@@ -263,3 +263,21 @@ def test_a_reader_that_stops_reading_is_not_an_error(tmp_path: object) -> None:
         os.close(write)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_group_without_its_command_still_names_the_group(cli: Invoke) -> None:
+    """Moving global options never loses the words before them: `gifts --help` is the
+    gifts group's help, `gifts lst` a typo inside that group."""
+    shown = cli(["gifts", "--help"])
+    assert shown.exit_code == 0
+    assert "gifts [OPTIONS] COMMAND" in shown.stdout
+    typo = cli(["gifts", "lst"])
+    assert typo.exit_code == ExitCode.USAGE
+    assert "gifts" in typo.stderr
+
+
+def test_a_global_option_between_group_and_command(cli: Invoke, env: object) -> None:
+    between = cli(["gifts", "-v", "list", "--json"])
+    assert between.exit_code == 0
+    assert "GET" in between.stderr
+    assert parse_json(between)

@@ -66,20 +66,31 @@ class GlobalOptionsGroup(TyperGroup):
                     i += 1
             i += 1
         # The command path: group names down to the command that takes the rest.
+        # A global option between group names (`gifts -v list`) moves too.
         path: list[str] = []
+        moved: list[str] = []
         group: Any = self
         while i < len(args) and _is_group(group):
-            found = group.get_command(ctx, args[i])
-            if found is None:
-                break
-            path.append(args[i])
-            group = found
+            token = args[i]
+            name = token.split("=", 1)[0] if token.startswith("--") else token
+            if token == _JSON:
+                json_before = True
+            elif token.startswith("-") and name in root_all:
+                moved.append(token)
+                if name in root_valued and "=" not in token and i + 1 < len(args):
+                    moved.append(args[i + 1])
+                    i += 1
+            else:
+                found = group.get_command(ctx, token)
+                if found is None:
+                    break
+                path.append(token)
+                group = found
             i += 1
         if _is_group(group) or not path:
             # No command reached (a typo, a bare group, --help): click says what is wrong.
-            return [*head, *([_JSON] if json_before else []), *args[i:]]
+            return [*head, *moved, *([_JSON] if json_before else []), *path, *args[i:]]
         own_all, own_valued = _names(group)
-        moved: list[str] = []
         rest: list[str] = []
         tail = args[i:]
         j = 0
