@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint format unit bench chaos clean
+.PHONY: setup demo install test lint format unit bench chaos clean
 
 setup: $(STAMP)
 
@@ -16,6 +16,12 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/sendoso demo --recipients examples/recipients.csv
+
+# `sendoso` on your PATH outside the venv: pipx when there is one (its own venv), else pip
+# for your user (~/.local/bin).
+install:
+	@if command -v pipx >/dev/null 2>&1; then pipx install --force '.[all]'; \
+	else $(PYTHON) -m pip install --user '.[all]'; fi
 
 lint: setup
 	$(BIN)/ruff format --check src tests benchmarks chaos scripts

@@ -138,8 +138,10 @@ def load_settings(
         for higher_name, higher in sources[:rank]:
             stray = sorted(k for k in ("base_url", "client_id") if k in higher)
             if stray and not all(overrides.get(k) is not None for k in stray):
+                # The verb agrees with the place ("the ... variables set", "profile ... sets").
+                verb = "set" if higher_name.endswith("variables") else "sets"
                 raise ConfigurationError(
-                    f"{higher_name} set{'s' if len(stray) == 1 else ''} {' and '.join(stray)} "
+                    f"{higher_name} {verb} {' and '.join(stray)} "
                     f"but no client secret, and the secret comes from {name}; a secret is only "
                     f"sent to the host configured beside it: set all three in one place"
                 )

@@ -157,7 +157,7 @@ client_secret = "prod-secret-value"
     monkeypatch.setenv("SENDOSO_BASE_URL", sandbox.url)
     result = cli(["auth", "check"])
     assert result.exit_code == ExitCode.USAGE
-    assert "SENDOSO_* environment variables sets base_url but no client secret" in result.stderr
+    assert "SENDOSO_* environment variables set base_url but no client secret" in result.stderr
     assert "prod-secret-value" not in result.stdout + result.stderr
     assert sandbox.stats()["token_requests"] == 0
 
@@ -208,3 +208,14 @@ def _egift_args() -> list[str]:
     from ._support import EGIFT
 
     return EGIFT[1:]
+
+
+def test_a_refused_secret_says_what_to_check(
+    cli: Invoke, env: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 401 names what to look at: the client id, the secret, the host, the profile."""
+    monkeypatch.setenv("SENDOSO_CLIENT_SECRET", FAKE_SECRET)
+    result = cli(["gifts", "list"])
+    assert result.exit_code == ExitCode.API_ERROR
+    for what in ("client id", "client secret", "SENDOSO_BASE_URL", "--profile", env.url):
+        assert what in result.stderr, what

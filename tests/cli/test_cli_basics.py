@@ -210,3 +210,74 @@ def test_main_maps_sdk_errors_that_escape_a_command(
     assert exited.value.code == 3
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["idempotency_key"] == "k-1"
+
+
+def test_global_options_are_accepted_after_the_command(cli: Invoke, env: object) -> None:
+    """-v, --profile (and the other global options) may follow the command too."""
+    after = cli(["gifts", "list", "-v"])
+    before = cli(["-v", "gifts", "list"])
+    assert after.exit_code == before.exit_code == 0
+    assert "GET" in after.stderr
+    assert after.stdout == before.stdout
+    profile_after = cli(["gifts", "list", "--profile", "nowhere"])
+    profile_before = cli(["--profile", "nowhere", "gifts", "list"])
+    assert profile_after.exit_code == profile_before.exit_code == ExitCode.USAGE
+    assert profile_after.stderr == profile_before.stderr
+    assert "nowhere" in profile_after.stderr
+
+
+def test_json_is_accepted_before_the_command(cli: Invoke, env: object) -> None:
+    """`sendoso --json gifts list` is `sendoso gifts list --json`."""
+    before = cli(["--json", "gifts", "list", "--category", "egift"])
+    after = cli(["gifts", "list", "--category", "egift", "--json"])
+    assert before.exit_code == after.exit_code == 0
+    assert parse_json(before) == parse_json(after)
+
+
+def test_an_option_value_that_looks_like_a_global_option_stays_a_value(
+    cli: Invoke, env: object
+) -> None:
+    """`--message -v` is a message, not --verbose."""
+    args = [*EGIFT[:-2], "--message", "-v", "--dry-run", "--json"]
+    result = cli(args)
+    assert result.exit_code == 0, result.stdout
+    assert result.stderr == ""
+
+
+def test_a_reader_that_stops_reading_is_not_an_error(tmp_path: object) -> None:
+    """`sendoso batch runs | head -1`: stdout closed early is exit 0, no traceback."""
+    import os
+
+    sendoso = os.path.join(os.path.dirname(sys.executable), "sendoso")
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before the first line: every write fails
+    try:
+        done = subprocess.run(
+            [sendoso, "batch", "runs", "--ledger", f"sqlite:///{tmp_path}/ledger.db"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_group_without_its_command_still_names_the_group(cli: Invoke) -> None:
+    """Moving global options never loses the words before them: `gifts --help` is the
+    gifts group's help, `gifts lst` a typo inside that group."""
+    shown = cli(["gifts", "--help"])
+    assert shown.exit_code == 0
+    assert "gifts [OPTIONS] COMMAND" in shown.stdout
+    typo = cli(["gifts", "lst"])
+    assert typo.exit_code == ExitCode.USAGE
+    assert "gifts" in typo.stderr
+
+
+def test_a_global_option_between_group_and_command(cli: Invoke, env: object) -> None:
+    between = cli(["gifts", "-v", "list", "--json"])
+    assert between.exit_code == 0
+    assert "GET" in between.stderr
+    assert parse_json(between)

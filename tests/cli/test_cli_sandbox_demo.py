@@ -114,3 +114,49 @@ def test_demo_sends_the_example_file_as_a_batch_and_follows_it(
     assert "delivered │ 24" in out  # after the 72 hours
     # The demo's ledger is a throwaway: nothing lands in the user's data directory.
     assert not list((tmp_path / "data").glob("**/ledger.db"))
+
+
+def test_the_demos_hints_work_as_printed_without_sendoso_on_path(tmp_path: Path) -> None:
+    """`make demo` runs `.venv/bin/sendoso demo` with `sendoso` not on PATH: every command the
+    demo suggests at its end is typed so that it works there, as printed (the batch ones on
+    the ledger the demo keeps), and it says how to get `sendoso` on PATH."""
+    import shlex
+    import shutil
+
+    repo = Path(__file__).resolve().parents[2]
+    script = Path(sys.executable).parent / "sendoso"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SENDOSO_")}
+    env["PATH"] = os.pathsep.join(
+        p for p in env.get("PATH", "").split(os.pathsep) if p and not Path(p, "sendoso").exists()
+    )
+    env["COLUMNS"] = "400"
+    assert shutil.which("sendoso", path=env["PATH"]) is None
+    shown = os.path.relpath(script, repo)
+    demo = subprocess.run(
+        [shown, "demo", "--recipients", "examples/recipients.csv"],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert demo.returncode == 0, demo.stderr
+    tail = demo.stdout[demo.stdout.rindex("Try it yourself") :]
+    assert "source .venv/bin/activate" in tail or "make install" in tail
+    suggested = [
+        shlex.split(line.split("#")[0])
+        for line in tail.splitlines()
+        if line.strip().startswith(shown + " ")
+    ]
+    assert {tuple(words[1:3]) for words in suggested} >= {
+        ("batch", "show"),
+        ("batch", "report"),
+        ("sandbox", "serve"),
+    }
+    assert not re.search(r"(?<![/\w])sendoso batch \w+ demo", demo.stdout), "a hint that fails"
+    for words in suggested:
+        if words[1] == "batch":
+            words = [w.replace("report.csv", str(tmp_path / "report.csv")) for w in words]
+            done = subprocess.run(words, cwd=repo, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, (words, done.stdout, done.stderr)
+    assert (tmp_path / "report.csv").read_text("utf-8").count("\n") == 31

@@ -240,7 +240,7 @@ def test_a_send_above_the_threshold_waits_for_approval_then_is_sent_once(
         assert retry.structured_content["replayed"] is True
         assert agent.ok("get_send_status", request_id=request_id)["send_id"] == sent["send_id"]
         twice = approvals("approve", pending["approval_id"])
-        assert twice.exit_code == 1
+        assert twice.exit_code == 2
         assert "already approved" in twice.output
     assert sandbox_count(ledgers, request_id) == 1
     assert sandbox_count(ledgers, a) == 1
@@ -266,7 +266,7 @@ def test_a_rejected_send_is_never_sent_and_the_agent_is_told(
             "rejected_by_operator"
         )
         assert agent.ok("list_sends", status="rejected_by_operator")["count"] == 1
-        assert approvals("approve", approval_id).exit_code == 1
+        assert approvals("approve", approval_id).exit_code == 2
     assert sandbox_count(ledgers, request_id) == 0
 
 
@@ -279,7 +279,7 @@ def test_approving_rechecks_the_caps_and_leaves_it_pending_when_over(
         spent, a = send(agent, EGIFT)  # 25 of the 60 are gone meanwhile
         assert not spent.is_error
     refused = approvals("approve", approval_id)
-    assert refused.exit_code == 1
+    assert refused.exit_code == 2
     assert "stays pending" in refused.output
     assert "over the daily cap of 60.00 USD: 25.00 spent" in refused.output
     listed = json.loads(approvals("list", "--json").stdout)

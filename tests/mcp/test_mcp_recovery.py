@@ -124,6 +124,7 @@ def test_an_ambiguous_send_to_an_untrusted_host_is_unknown_until_settled(
             str(row.number),
             "--sent",
             created["id"],
+            "--unchecked",
             "--ledger",
             ledgers.url,
         ],

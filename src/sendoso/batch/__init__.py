@@ -17,15 +17,18 @@ from sendoso.batch._engine import (
     RunFileChangedError,
     RunHostError,
     RunOptionsChangedError,
+    Settlement,
     check_batch_run,
     check_host,
     dry_run,
     new_run_id,
+    plan_settlement,
     prepare_run,
+    send_mismatches,
     settle_row,
 )
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
-from sendoso.batch._report import neutralise, report_record, write_report
+from sendoso.batch._report import neutralise, report_record, write_report, write_report_to
 from sendoso.batch._runner import (
     BatchRunner,
     RunEnd,
@@ -79,6 +82,7 @@ __all__ = [
     "RunInfo",
     "RunOptionsChangedError",
     "RunResult",
+    "Settlement",
     "SkipKind",
     "Source",
     "SourceError",
@@ -94,10 +98,13 @@ __all__ = [
     "new_run_id",
     "outcome_of",
     "plan_rows",
+    "plan_settlement",
     "prepare_run",
     "refresh_statuses",
     "report_record",
     "run_interruptibly",
+    "send_mismatches",
     "settle_row",
     "write_report",
+    "write_report_to",
 ]

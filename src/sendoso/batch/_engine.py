@@ -23,8 +23,16 @@ from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
 from sendoso.batch._sources import Source
 from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem, Param, Step, Text, ValidationError
-from sendoso.ledger import Ledger, LedgerError, RowState, RunExistsError, RunInfo
-from sendoso.models import Gift
+from sendoso.ledger import (
+    Ledger,
+    LedgerError,
+    LedgerRow,
+    RowState,
+    RunExistsError,
+    RunInfo,
+    can_move,
+)
+from sendoso.models import Gift, Send
 
 __all__ = [
     "BatchSpec",
@@ -33,10 +41,13 @@ __all__ = [
     "RunFileChangedError",
     "RunHostError",
     "RunOptionsChangedError",
+    "Settlement",
     "check_batch_run",
     "dry_run",
     "new_run_id",
+    "plan_settlement",
     "prepare_run",
+    "send_mismatches",
     "settle_row",
 ]
 
@@ -307,30 +318,85 @@ def dry_run(
     return summary, scratch, run_id
 
 
-def settle_row(ledger: Ledger, run_id: str, number: int, *, send_id: str | None) -> RowState:
-    """Record what a person found in Sendoso for a row left ``unknown``: sent as
-    ``send_id``, or (``None``) not sent, which returns it to ``planned`` for the next resume.
-    Only unknown rows are settled."""
+@dataclass(frozen=True)
+class Settlement:
+    """What settling a row will do: ``row`` as it is now, and the state it moves to
+    (``submitted`` with ``send_id``, or ``planned`` when it was not sent). ``correcting``:
+    the row was already settled as sent, and this replaces that settlement."""
+
+    row: LedgerRow
+    target: RowState
+    send_id: str | None
+    correcting: bool
+
+
+def plan_settlement(
+    ledger: Ledger, run_id: str, number: int, *, send_id: str | None, correct: bool = False
+) -> Settlement:
+    """Check that row ``number`` can be settled as sent (``send_id``) or not sent (``None``),
+    without moving it. Only unknown rows are settled; with ``correct``, only a row already
+    recorded as sent, whose settlement was wrong."""
     ledger.require_run(run_id)
     current = ledger.row(run_id, number)
     if current is None:
         raise LedgerError(f"run {run_id!r} has no row {number}")
-    if current.state is not RowState.UNKNOWN:
+    expected = RowState.SUBMITTED if correct else RowState.UNKNOWN
+    if current.state is not expected:
+        hint: tuple[str | Param, ...] = ()
+        if current.state is RowState.SUBMITTED:
+            hint = (" (a wrong settlement is replaced with ", Param("correct"), ")")
         raise LedgerError(
-            f"row {number} is {current.state.value}, not unknown; only unknown rows are settled"
+            Text(
+                f"row {number} is {current.state.value}, not {expected.value}; "
+                f"only {expected.value} rows are " + ("corrected" if correct else "settled"),
+                *hint,
+            )
+        )
+    if correct and send_id is not None and send_id == current.send_id:
+        raise LedgerError(f"row {number} is already recorded as sent by {send_id}")
+    target = RowState.SUBMITTED if send_id is not None else RowState.PLANNED
+    return Settlement(current, target, send_id, correcting=correct)
+
+
+def send_mismatches(row: LedgerRow, send: Send) -> list[str]:
+    """How ``send`` (as the API reports it) differs from what row ``row`` was to send:
+    another recipient, another gift, or metadata naming another run or row. Empty when
+    nothing the API reports contradicts the row."""
+    found: list[str] = []
+    if row.recipient and send.email and row.recipient.casefold() != send.email.casefold():
+        found.append(f"it went to {send.email}, the row is for {row.recipient}")
+    if row.gift_id and send.gift_id and row.gift_id != send.gift_id:
+        found.append(f"it is gift {send.gift_id}, the row's is {row.gift_id}")
+    sent_run = send.metadata.get("sendoso_run")
+    sent_row = send.metadata.get("sendoso_row")
+    if sent_run is not None and str(sent_run) != row.run_id:
+        found.append(f"it belongs to run {sent_run}, not {row.run_id}")
+    elif sent_row is not None and str(sent_row) != str(row.number):
+        found.append(f"it belongs to row {sent_row}, not {row.number}")
+    return found
+
+
+def settle_row(
+    ledger: Ledger, run_id: str, number: int, *, send_id: str | None, correct: bool = False
+) -> RowState:
+    """Record what a person found in Sendoso for a row left ``unknown``: sent as
+    ``send_id``, or (``None``) not sent, which returns it to ``planned`` for the next resume.
+    Only unknown rows are settled; ``correct`` replaces a settlement as sent that was wrong
+    (check the send with the API first: :func:`send_mismatches`)."""
+    plan = plan_settlement(ledger, run_id, number, send_id=send_id, correct=correct)
+    if correct and not can_move(plan.row.state, plan.target):
+        # The ledger's state machine decides which moves exist; a settled row that may be
+        # corrected needs submitted -> submitted (another send id) and submitted -> planned.
+        raise LedgerError(
+            f"this ledger cannot yet correct a settled row (no move from "
+            f"{plan.row.state.value} to {plan.target.value}); nothing was changed"
         )
     if send_id is not None:
-        target, moved = (
-            RowState.SUBMITTED,
-            ledger.move(run_id, number, RowState.SUBMITTED, send_id=send_id),
-        )
+        moved = ledger.move(run_id, number, RowState.SUBMITTED, send_id=send_id)
     else:
-        target, moved = (
-            RowState.PLANNED,
-            ledger.move(run_id, number, RowState.PLANNED, release=True),
-        )
+        moved = ledger.move(run_id, number, RowState.PLANNED, release=True)
     if not moved:
         raise LedgerError(
             Text(f"row {number} changed meanwhile; look again with ", Step("show", (run_id,)))
         )
-    return target
+    return plan.target

@@ -14,14 +14,14 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from sendoso._display import visible
 from sendoso.errors import FieldProblem, ValidationError, Wording, library_wording, worded
 from sendoso.ledger import Ledger, LedgerRow
 from sendoso.models import format_totals
 
-__all__ = ["REPORT_COLUMNS", "neutralise", "report_record", "write_report"]
+__all__ = ["REPORT_COLUMNS", "neutralise", "report_record", "write_report", "write_report_to"]
 
 REPORT_COLUMNS = (
     "row",
@@ -92,14 +92,30 @@ def write_report(
         raise ValidationError(
             [FieldProblem("path", "invalid", f"{target.name}: the report must be .csv or .json")]
         )
-    rows = ledger.rows(run_id)
     with target.open("w", encoding="utf-8", newline="") as out:
-        if suffix == ".json":
-            return _write_json(rows, out, wording)
-        writer = csv.writer(out)
-        writer.writerow(REPORT_COLUMNS)
-        count = 0
-        for row in rows:
-            writer.writerow(_csv_cells(row, wording))
-            count += 1
-        return count
+        return write_report_to(
+            ledger, run_id, out, format="json" if suffix == ".json" else "csv", wording=wording
+        )
+
+
+def write_report_to(
+    ledger: Ledger,
+    run_id: str,
+    out: IO[str],
+    *,
+    format: Literal["csv", "json"] = "csv",
+    wording: Wording = library_wording,
+) -> int:
+    """Write the run's report to the open text stream ``out`` (stdout, say); returns the
+    row count. Open a file with ``newline=""`` for CSV."""
+    ledger.require_run(run_id)
+    rows = ledger.rows(run_id)
+    if format == "json":
+        return _write_json(rows, out, wording)
+    writer = csv.writer(out)
+    writer.writerow(REPORT_COLUMNS)
+    count = 0
+    for row in rows:
+        writer.writerow(_csv_cells(row, wording))
+        count += 1
+    return count

@@ -11,12 +11,17 @@ Exit codes:
 0    success
 1    API error: the API refused or failed (``APIStatusError``, ``APIConnectionError``,
      ``ResponseParseError``)
-2    usage, validation or configuration error (bad flags, ``ValidationError``,
-     ``ConfigurationError``): nothing was sent
+2    refused by this program before or instead of sending: usage, validation or configuration
+     error (bad flags, ``ValidationError``, ``ConfigurationError``, ``InputError`` such as
+     an unknown run, row or approval id), or a guardrail: nothing was sent
 3    ambiguous outcome (``AmbiguousSendError``): the send may have happened; the idempotency
      key is printed, to check and to retry with
 130  interrupted (Ctrl+C), or the confirmation prompt was declined
 ===  ==========================================================================================
+
+Errors go to stderr, once (with ``--json``: the one JSON document on stdout, stderr
+empty), whatever the command; only a command that sends says "not sent".
+tests/cli/test_cli_errors.py holds every command of the tree to this.
 
 Secrets never reach the output: the client secret is not a flag, the access token is never
 printed, and everything shown on error or logged with ``--verbose`` is redacted as well.

@@ -23,14 +23,17 @@ from sendoso.cli._commands_mcp import mcp
 from sendoso.cli._commands_sandbox import sandbox_app
 from sendoso.cli._commands_send import send, status
 from sendoso.cli._exit import EXIT_CODES_HELP
+from sendoso.cli._globals import GlobalOptionsGroup
 from sendoso.cli._state import State
 
 __all__ = ["app"]
 
 app = typer.Typer(
     name="sendoso",
+    cls=GlobalOptionsGroup,
     help="Send corporate gifts through the Sendoso API: catalog, single sends, status, a local "
-    "sandbox. Human tables by default; --json on a command for scripts.",
+    "sandbox. Human tables by default; --json for scripts. Global options may come before or "
+    "after the command.",
     epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     add_completion=False,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sendoso.cli._exit import ExitCode
-from sendoso.cli._output import console, error_console, kv_table, print_json, text
+from sendoso.cli._output import console, error_console, kv_table, plural, print_json, text
 from sendoso.cli._words import CLI_WORDING, say
 
 if TYPE_CHECKING:
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     )
 
 __all__ = [
+    "PROGRESS_EVERY",
+    "clock",
     "counts_json",
     "counts_table",
     "estimate_text",
@@ -40,6 +42,39 @@ __all__ = [
 ]
 
 
+#: Seconds between progress lines when stderr is not a terminal (a log, a CI job), where the
+#: progress bar shows nothing until the end.
+PROGRESS_EVERY = 5.0
+
+
+def clock() -> float:
+    """What progress lines are timed by (a test puts a clock of its own here)."""
+    import time
+
+    return time.monotonic()
+
+
+def _progress_lines(json_output: bool) -> Callable[[int, int, str, str], None]:
+    """Writes "sending: 120/300 (submitted 118, unknown 2), 9.8/s" to stderr at most every
+    :data:`PROGRESS_EVERY` seconds, unless stderr is a terminal (the bar is shown there)."""
+    import sys
+
+    if not json_output and error_console().is_terminal:
+        return lambda done, total, counts, rate: None
+    last = [clock()]
+
+    def line(done: int, total: int, counts: str, rate: str) -> None:
+        now = clock()
+        if now - last[0] < PROGRESS_EVERY:
+            return
+        last[0] = now
+        details = "".join((f" ({counts})" if counts else "", f", {rate}" if rate else ""))
+        sys.stderr.write(f"sending: {done}/{total}{details}\n")
+        sys.stderr.flush()
+
+    return line
+
+
 def execute(
     ledger: Ledger,
     make_client: Callable[[], AsyncSendoso],
@@ -47,9 +82,11 @@ def execute(
     concurrency: int,
     lease_seconds: float,
     json_output: bool,
+    *,
+    next_steps: bool = True,
 ) -> int:
-    """Send the run's open rows with a progress bar, show the outcome; returns the exit
-    code."""
+    """Send the run's open rows with a progress bar, show the outcome (with the commands to
+    take it further, unless ``next_steps`` is false); returns the exit code."""
     import time
 
     import anyio
@@ -60,6 +97,7 @@ def execute(
     finals = (RowState.SUBMITTED, RowState.REJECTED, RowState.UNKNOWN, RowState.SKIPPED)
     progress = _progress(json_output)
     task = progress.add_task("sending", total=total or 1, counts="", rate="")
+    progress_line = _progress_lines(json_output)
     started = time.monotonic()
 
     async def main() -> RunResult:
@@ -74,6 +112,7 @@ def execute(
                 elapsed = time.monotonic() - started
                 rate_now = f"{done / elapsed:.1f}/s" if elapsed > 0 else ""
                 progress.update(task, completed=done, counts=counts, rate=rate_now)
+                progress_line(done, total, counts, rate_now)
 
             runner = BatchRunner(
                 ledger,
@@ -88,7 +127,7 @@ def execute(
     with progress:
         result = anyio.run(main)
     invalid = ledger.skip_counts(the_run.run_id).get("invalid", 0)
-    _show_result(ledger, the_run.run_id, result, invalid, json_output)
+    _show_result(ledger, the_run.run_id, result, invalid, json_output, next_steps=next_steps)
     return _run_exit_code(result, invalid)
 
 
@@ -172,10 +211,10 @@ def show_plan(
         skipped = sum(summary.skipped.values())
         if skipped > shown:
             out.print(
-                f"... and {skipped - shown} more skipped rows: "
+                f"... and {plural(skipped - shown, 'more skipped row')}: "
                 f"`sendoso batch show {text(run_id)} --state skipped`"
                 if not dry
-                else f"... and {skipped - shown} more skipped rows."
+                else f"... and {plural(skipped - shown, 'more skipped row')}."
             )
     if dry:
         out.print("[green]Dry run:[/green] nothing was sent and nothing was recorded.")
@@ -203,7 +242,7 @@ def estimate_text(estimate: Mapping[str, Sequence[Decimal]]) -> str:
 def _plan_table(summary: PlanSummary, run_id: str, spec: Any, *, dry: bool) -> Table:
     skipped = ", ".join(f"{kind} {n}" for kind, n in sorted(summary.skipped.items()))
     per_gift = ", ".join(f"{gift} \u00d7{n}" for gift, n in summary.per_gift.most_common())
-    budget = ", ".join(spec.max_spend) if spec.max_spend else "none (--max-spend)"
+    budget = _budget_text(spec.max_spend)
     rows: dict[str, object] = {
         "Run": run_id,
         "Rows": summary.rows,
@@ -216,6 +255,18 @@ def _plan_table(summary: PlanSummary, run_id: str, spec: Any, *, dry: bool) -> T
     return kv_table(rows, title="Dry run plan" if dry else "Plan")
 
 
+def _budget_text(max_spend: Sequence[str]) -> str:
+    """Each currency's cap, and what happens to the others: "5000" alone is a USD cap, and
+    a row priced in pounds is then skipped, which the plan must not leave unsaid."""
+    from sendoso.batch import Budget
+
+    if not max_spend:
+        return "none: no cap in any currency (--max-spend)"
+    caps = Budget.parse(max_spend).caps
+    listed = ", ".join(f"{cap:,.2f} {currency}" for currency, cap in caps.items())
+    return f"{listed}; no cap for any other currency: rows priced in one are skipped"
+
+
 def rows_table(title: str) -> Table:
     from rich.table import Table
 
@@ -223,7 +274,8 @@ def rows_table(title: str) -> Table:
     table.add_column("row", justify="right", no_wrap=True)
     table.add_column("recipient", overflow="fold")
     table.add_column("state", no_wrap=True)
-    table.add_column("send id / status", overflow="fold")
+    # An id is copied into `batch settle` and the dashboard: folded, it no longer matches.
+    table.add_column("send id / status", no_wrap=True)
     table.add_column("reason", overflow="fold")
     return table
 
@@ -255,7 +307,13 @@ def _run_exit_code(result: RunResult, invalid: int) -> int:
 
 
 def _show_result(
-    ledger: Ledger, run_id: str, result: RunResult, invalid: int, json_output: bool
+    ledger: Ledger,
+    run_id: str,
+    result: RunResult,
+    invalid: int,
+    json_output: bool,
+    *,
+    next_steps: bool,
 ) -> None:
     from sendoso.batch import RowState, RunEnd
 
@@ -276,17 +334,20 @@ def _show_result(
     out.print(counts_table(counts, title=f"Run {run_id}"))
     if result.end is RunEnd.FINISHED:
         out.print(f"[green]Finished:[/green] {result.sent_now} sent by this process.")
+        if not next_steps:
+            return
     else:
         out.print(f"[yellow]Paused:[/yellow] {text(say(result.message))}.")
         out.print(f"Continue with: sendoso batch resume {text(run_id)}")
     if counts.get(RowState.UNKNOWN):
         out.print(
-            f"[red]{counts[RowState.UNKNOWN]} rows are unknown[/red]: they may have been sent. "
+            f"[red]{plural(counts[RowState.UNKNOWN], 'row is', 'rows are')} unknown[/red]: "
+            "they may have been sent. "
             f"See `sendoso batch show {text(run_id)} --state unknown`, then settle each."
         )
     if invalid:
         out.print(
-            f"{invalid} invalid rows were skipped: "
+            f"{plural(invalid, 'invalid row was', 'invalid rows were')} skipped: "
             f"`sendoso batch report {text(run_id)} --out report.csv` lists them."
         )
     out.print(f"Track deliveries: sendoso batch status {text(run_id)}")
@@ -346,7 +407,7 @@ def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output:
         )
         return
     rows: dict[str, object] = {
-        "Asked": f"{result.asked} sends ({result.changed} changed)",
+        "Asked": f"{plural(result.asked, 'send')} ({result.changed} changed)",
         **dict(sorted(statuses.items())),
         "Estimated spend (sent)": estimate_text(spend.get(RowState.SUBMITTED, {})),
     }
@@ -354,6 +415,6 @@ def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output:
         rows["May have been spent (unknown)"] = estimate_text(spend[RowState.UNKNOWN])
     console().print(kv_table(rows, title=f"Run {run_id}: statuses"))
     if result.failed:
-        error_console().print(f"[red]{result.failed} sends could not be refreshed:[/red]")
+        error_console().print(f"[red]{plural(result.failed, 'send')} could not be refreshed:[/red]")
     for error in result.errors[:10]:
         error_console().print(f"  - {text(error)}")

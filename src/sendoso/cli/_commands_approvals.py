@@ -14,7 +14,7 @@ import typer
 
 from sendoso.cli._exit import ExitCode, guard
 from sendoso.cli._ledger import LedgerOption, open_ledger
-from sendoso.cli._output import JsonFlag, console, kv_table, print_json, text
+from sendoso.cli._output import JsonFlag, console, error_console, kv_table, print_json, text
 from sendoso.cli._words import say_error
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ def approve(
     from sendoso.mcp import Guardrails, Refusal, SendDesk
 
     cli_state = state_of(ctx)
-    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output, sending=True), open_ledger(ledger_url) as ledger:
 
         async def main() -> SendView:
             async with cli_state.async_client(wait_on_rate_limited_sends=False) as client:
@@ -136,7 +136,11 @@ def approve(
         try:
             view = anyio.run(main)
         except Refusal as exc:
-            code = ExitCode.AMBIGUOUS if exc.outcome == "unknown" else ExitCode.API_ERROR
+            # Who refused: the API (1), nobody knows yet (3), or this program, before
+            # sending: an unknown or decided approval, a guardrail (2).
+            code = {"unknown": ExitCode.AMBIGUOUS, "rejected": ExitCode.API_ERROR}.get(
+                exc.outcome, ExitCode.USAGE
+            )
             current = ledger.approval(approval_id)
             if json_output:
                 print_json(
@@ -151,7 +155,7 @@ def approve(
                 )
             else:
                 label = {"unknown": "Outcome unknown", "rejected": "Rejected by the API"}
-                console().print(
+                error_console().print(
                     f"[red]{label.get(exc.outcome, 'Not sent')}:[/red] {text(say_error(exc))}"
                 )
             raise typer.Exit(int(code)) from None

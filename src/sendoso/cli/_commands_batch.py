@@ -31,13 +31,14 @@ from sendoso.cli._output import (
     error_console,
     kv_table,
     parse_pairs,
+    plural,
     print_json,
     stdin_is_interactive,
     text,
     usage_error,
 )
 from sendoso.cli._state import State, state_of
-from sendoso.cli._words import CLI_WORDING
+from sendoso.cli._words import CLI_WORDING, say_error
 
 if TYPE_CHECKING:
     from sendoso import AsyncSendoso
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
         LedgerRow,
         PlanSummary,
         RunInfo,
+        Settlement,
     )
 
 __all__ = ["batch_app"]
@@ -240,7 +242,7 @@ def run(
     except ValueError as exc:
         raise usage_error(str(exc), json_output=json_output) from None
     cli_state = state_of(ctx)
-    with guard(json_output=json_output):
+    with guard(json_output=json_output, sending=True):
         with cli_state.client() as client:
             catalog = client.gifts.list()
             base_url = client.base_url
@@ -288,6 +290,15 @@ def _format(value: str) -> Literal["auto", "csv", "jsonl"]:
 def resume(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run to continue (see `batch runs`).")],
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="Do not ask for confirmation (asked only for a plan never confirmed).",
+            rich_help_panel=_SAFETY,
+        ),
+    ] = False,
     concurrency: SendConcurrencyOption = None,
     rate: RateOption = None,
     lease_seconds: LeaseOption = 60.0,
@@ -299,14 +310,18 @@ def resume(
     Several `resume` processes may share one run on a PostgreSQL ledger; they split the rows.
     """
     cli_state = state_of(ctx)
-    with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
+    with guard(json_output=json_output, sending=True), open_ledger(ledger_url) as ledger:
         from sendoso.batch import check_batch_run
 
         the_run = ledger.require_run(run_id)
         check_batch_run(the_run)
-        ledger.confirm(run_id)  # naming the run to resume is the go-ahead
         if not json_output:
             console().print(f"Resuming run [bold]{text(the_run.run_id)}[/bold].")
+        if the_run.confirmed_at is None:
+            # A plan saved at a declined (or unanswerable) prompt: naming it is no consent.
+            if not yes:
+                _confirm(ledger, run_id, json_output=json_output)
+            ledger.confirm(run_id)
         code = execute(
             ledger,
             partial(_sending_client, cli_state, rate),
@@ -342,7 +357,7 @@ def _confirm(ledger: Ledger, run_id: str, *, json_output: bool) -> None:
     planned = ledger.counts(run_id).get(RowState.PLANNED, 0)
     estimate = estimate_text(ledger.spend(run_id).get(RowState.PLANNED, {}))
     confirm_or_exit(
-        f"Send {planned} gifts for about {estimate}?",
+        f"Send {plural(planned, 'gift')} for about {estimate}?",
         interactive=stdin_is_interactive(),
         not_interactive=f"confirmation needed but stdin is not a terminal; pass --yes. ({later})",
         cancelled=later,
@@ -481,23 +496,52 @@ def show(
 
 @batch_app.command("settle")
 def settle(
+    ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="The run.")],
     row: Annotated[int, typer.Argument(help="The row number, as `batch show` lists it.")],
     sent: Annotated[
         str | None,
         typer.Option(
-            "--sent", help="It was sent: the send id found in Sendoso.", metavar="SEND_ID"
+            "--sent",
+            help="It was sent: the send id found in Sendoso (checked with the API first).",
+            metavar="SEND_ID",
         ),
     ] = None,
     not_sent: Annotated[
         bool,
         typer.Option("--not-sent", help="It was not sent: the next resume sends it."),
     ] = False,
+    correct: Annotated[
+        bool,
+        typer.Option(
+            "--correct",
+            help="Replace a wrong settlement: the row is recorded as sent, but by another "
+            "send (--sent) or by none (--not-sent, only if the API has no such send).",
+        ),
+    ] = False,
+    unchecked: Annotated[
+        bool,
+        typer.Option(
+            "--unchecked",
+            help="Record it without asking the API (when it cannot be reached from here).",
+        ),
+    ] = False,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Do not ask (a correction, or a send that does not match)."
+        ),
+    ] = False,
     ledger_url: LedgerOption = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Settle a row left `unknown`: record what Sendoso shows for it."""
-    from sendoso.batch import RowState, settle_row
+    """Settle a row left `unknown`: record what Sendoso shows for it.
+
+    `--sent SEND_ID` is looked up with the API first: an id it does not know is refused, and
+    a send to another recipient or of another gift is shown and asked about. `--correct`
+    replaces a settlement that was wrong.
+    """
+    from sendoso.batch import RowState, plan_settlement, settle_row
 
     if (sent is None) == (not not_sent):
         raise usage_error(
@@ -505,17 +549,143 @@ def settle(
         )
     if sent is not None and not sent.strip():
         raise usage_error("--sent needs the send id", json_output=json_output)
+    send_id = sent.strip() if sent else None
+    found: dict[str, object] | None = None
     with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
-        target = settle_row(ledger, run_id, row, send_id=sent.strip() if sent else None)
+        plan = plan_settlement(ledger, run_id, row, send_id=send_id, correct=correct)
+        found = _check_settlement(
+            state_of(ctx), ledger, plan, unchecked=unchecked, yes=yes, json_output=json_output
+        )
+        target = settle_row(ledger, run_id, row, send_id=send_id, correct=correct)
     if json_output:
-        print_json({"run_id": run_id, "row": row, "state": target.value, "send_id": sent})
+        record: dict[str, object] = {
+            "run_id": run_id,
+            "row": row,
+            "state": target.value,
+            "send_id": send_id,
+        }
+        if found is not None:
+            record["found"] = found
+        if correct:
+            record["replaced_send_id"] = plan.row.send_id
+        print_json(record)
         return
     if target is RowState.SUBMITTED:
-        console().print(f"Row {row} recorded as sent ({text(sent)}).")
+        console().print(f"Row {row} recorded as sent ({text(send_id)}).")
     else:
         console().print(
             f"Row {row} recorded as not sent; `sendoso batch resume {text(run_id)}` will send it."
         )
+
+
+def _check_settlement(
+    cli_state: State,
+    ledger: Ledger,
+    plan: Settlement,
+    *,
+    unchecked: bool,
+    yes: bool,
+    json_output: bool,
+) -> dict[str, object] | None:
+    """Ask the API about the send a settlement names (or, correcting to "not sent", about
+    the send recorded): refuse what it contradicts, show what it found, ask about a send that
+    does not match the row. Returns what was found, for --json. ``unchecked``: the person
+    asked not to ask the API (it cannot be reached from here)."""
+    from sendoso.errors import APIConnectionError, ConfigurationError
+
+    if plan.send_id is None and not plan.correcting:
+        return None  # "not sent" of an unknown row: nothing the API could confirm by id
+    if unchecked:
+        if plan.correcting:
+            _confirm_correction(plan, plan.send_id or "not sent", yes, json_output)
+        return None
+    try:
+        return _ask_the_api(cli_state, ledger, plan, yes=yes, json_output=json_output)
+    except (ConfigurationError, APIConnectionError) as exc:
+        what = plan.send_id or plan.row.send_id
+        raise usage_error(
+            f"cannot check {what} with the API ({say_error(exc)}); nothing was recorded. "
+            "Pass --unchecked to record it without asking",
+            json_output=json_output,
+        ) from None
+
+
+def _ask_the_api(
+    cli_state: State, ledger: Ledger, plan: Settlement, *, yes: bool, json_output: bool
+) -> dict[str, object] | None:
+    from sendoso.batch import check_host, send_mismatches
+    from sendoso.errors import NotFoundError
+
+    the_run = ledger.require_run(plan.row.run_id)
+    number = plan.row.number
+    with cli_state.client() as client:
+        check_host(the_run, client.base_url)
+        if plan.send_id is None:
+            if plan.correcting and plan.row.send_id:
+                try:
+                    recorded = client.sends.retrieve(plan.row.send_id)
+                except NotFoundError:
+                    recorded = None
+                if recorded is not None:
+                    raise usage_error(
+                        f"{plan.row.send_id} exists at {client.base_url} "
+                        f"(status {recorded.status}): row {number} was sent; nothing changed",
+                        json_output=json_output,
+                    )
+                _confirm_correction(plan, "not sent (the next resume sends it)", yes, json_output)
+            return None
+        try:
+            send = client.sends.retrieve(plan.send_id)
+        except NotFoundError:
+            raise usage_error(
+                f"no send {plan.send_id} at {client.base_url}; row {number} was not settled "
+                "(copy the send id from Sendoso, or settle it --not-sent)",
+                json_output=json_output,
+            ) from None
+    who = " ".join(p for p in (send.first_name, send.last_name) if p)
+    found: dict[str, object] = {
+        "id": send.id,
+        "status": send.status,
+        "email": send.email,
+        "gift_id": send.gift_id,
+        "created_at": send.created_at,
+    }
+    problems = send_mismatches(plan.row, send)
+    if not json_output:
+        created = send.created_at.isoformat(timespec="seconds") if send.created_at else "?"
+        console().print(
+            f"Found {text(send.id)}: {text(who)} <{text(send.email or '?')}>, "
+            f"gift {text(send.gift_id or '?')}, status {text(send.status)}, created {created}."
+        )
+    if problems:
+        found["mismatches"] = problems
+        listed = "; ".join(problems)
+        if not yes:
+            confirm_or_exit(
+                f"{send.id} does not match row {number} ({listed}). Record it anyway?",
+                interactive=stdin_is_interactive(),
+                not_interactive=f"{send.id} does not match row {number}: {listed}; "
+                "nothing recorded (pass --yes to record it anyway)",
+                cancelled=f"nothing recorded for row {number}",
+                json_output=json_output,
+            )
+    if plan.correcting:
+        _confirm_correction(plan, f"sent by {send.id}", yes, json_output)
+    return found
+
+
+def _confirm_correction(plan: Settlement, becomes: str, yes: bool, json_output: bool) -> None:
+    if yes:
+        return
+    number = plan.row.number
+    confirm_or_exit(
+        f"Row {number} is recorded as sent by {plan.row.send_id}; record it as {becomes}?",
+        interactive=stdin_is_interactive(),
+        not_interactive=f"correcting row {number} needs confirmation but stdin is not a "
+        "terminal; pass --yes. (nothing changed)",
+        cancelled=f"row {number} is unchanged",
+        json_output=json_output,
+    )
 
 
 @batch_app.command("status")
@@ -556,16 +726,36 @@ def status(
 @batch_app.command("report")
 def report(
     run_id: Annotated[str, typer.Argument(help="The run.")],
-    out: Annotated[Path, typer.Option("--out", help="Report file: .csv or .json.")],
+    out: Annotated[
+        str,
+        typer.Option(
+            "--out",
+            help="Report file: .csv or .json; '-' for stdout (CSV, or JSON with --json).",
+            metavar="FILE",
+        ),
+    ],
     ledger_url: LedgerOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Write one line per input row: row, recipient, state, send id, status, error, estimate."""
-    from sendoso.batch import write_report
+    import sys
 
+    from sendoso.batch import write_report, write_report_to
+
+    if out == "-":
+        # The report is the output: no summary line after it (--json: the report itself).
+        with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
+            write_report_to(
+                ledger,
+                run_id,
+                sys.stdout,
+                format="json" if json_output else "csv",
+                wording=CLI_WORDING,
+            )
+        return
     with guard(json_output=json_output), open_ledger(ledger_url) as ledger:
         count = write_report(ledger, run_id, out, wording=CLI_WORDING)
     if json_output:
         print_json({"run_id": run_id, "out": str(out), "rows": count})
     else:
-        console().print(f"Wrote {count} rows to {text(out)}.")
+        console().print(f"Wrote {plural(count, 'row')} to {text(out)}.")

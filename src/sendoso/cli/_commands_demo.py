@@ -55,21 +55,26 @@ def demo(
         typer.Option(
             help="A CSV of recipients to send as a batch (e.g. examples/recipients.csv).",
             metavar="FILE",
+            # Checked before the tour starts, not after it has run for a while.
+            exists=True,
+            dir_okay=False,
+            readable=True,
         ),
     ] = None,
 ) -> None:
     """Tour the toolkit on a throwaway local sandbox.
 
     Authenticates, browses the catalog, validates, sends and follows two gifts, then (with
-    --recipients) runs a whole file as a batch through a throwaway ledger, all against an
-    in-process sandbox on loopback: no account, no network.
+    --recipients) runs a whole file as a batch through the demo's own ledger (kept in the
+    user cache directory until the next demo), all against an in-process sandbox on
+    loopback: no account, no network.
     """
 
     from sendoso import Sendoso
     from sendoso.sandbox import SandboxConfig, SandboxControl, SandboxServer
 
     out = console()
-    with guard(json_output=False):
+    with guard(json_output=False, sending=True):
         out.rule("[bold]Sendoso demo[/bold]: a local sandbox, no account, no network")
         with SandboxServer(SandboxConfig(rate_limit=None)) as server:
             out.print(f"Started a sandbox at [cyan]{text(server.url)}[/cyan].")
@@ -78,10 +83,32 @@ def demo(
                 SandboxControl(server.url) as control,
             ):
                 _story(out, client, control)
+                ledger_url = None
                 if recipients is not None:
                     control.reset()
-                    _batch_story(out, client, control, recipients)
+                    ledger_url = _batch_story(out, client, control, recipients)
     out.rule("[green]Demo complete[/green]")
+    _try_it_yourself(out, ledger_url)
+
+
+def _try_it_yourself(out: Console, ledger_url: str | None) -> None:
+    """The commands to go on with, typed so that they work as printed from here."""
+    from sendoso.cli._output import on_path, program
+
+    me = program()
+    out.print("\nTry it yourself:")
+    if ledger_url is not None:
+        # The sandbox is gone with the demo, but its batch stays readable in the ledger.
+        out.print(f"  {me} batch show demo --ledger {ledger_url}")
+        out.print(f"  {me} batch report demo --ledger {ledger_url} --out report.csv")
+    out.print(f"  {me} sandbox serve      # then the three exports it prints, and:")
+    out.print(f"  {me} gifts list")
+    out.print(f"  {me} send --help")
+    if not on_path():
+        out.print(
+            "(`sendoso` alone is not on your PATH: `source .venv/bin/activate` puts it there "
+            "for this shell, `make install` for good.)"
+        )
 
 
 def _story(out: Console, client: Sendoso, control: SandboxControl) -> None:
@@ -195,10 +222,6 @@ def _story(out: Console, client: Sendoso, control: SandboxControl) -> None:
             text(str(item.estimate)),
         )
     out.print(summary)
-    out.print(
-        "Try it yourself: [bold]sendoso sandbox serve[/bold], then "
-        "[bold]sendoso gifts list[/bold] and [bold]sendoso send --help[/bold]."
-    )
 
 
 def _show_statuses(out: Console, client: Sendoso, tracked: list[_Tracked], label: str) -> None:
@@ -211,33 +234,48 @@ def _show_statuses(out: Console, client: Sendoso, tracked: list[_Tracked], label
     out.print(f"   {label:>15}  " + "   ".join(parts))
 
 
-def _batch_story(out: Console, client: Sendoso, control: SandboxControl, path: Path) -> None:
-    import tempfile
+def _batch_story(out: Console, client: Sendoso, control: SandboxControl, path: Path) -> str:
+    """Send ``path`` as run ``demo`` through a ledger kept in the user cache directory (each
+    demo starts it afresh); returns that ledger's URL."""
     from functools import partial
 
     from sendoso import AsyncSendoso
     from sendoso.batch import BatchSpec, Ledger, prepare_run
     from sendoso.cli._batch_views import execute, refresh, show_plan, show_status
 
-    out.print(f"\n[bold]7. A batch[/bold] from {text(path)}, through a throwaway ledger")
+    kept = _demo_ledger_path()
+    url = f"sqlite:///{kept}"
+    out.print(f"\n[bold]7. A batch[/bold] from {text(path)}, through the demo's own ledger")
     spec = BatchSpec(path=str(path), run_id="demo", message_template=_TEMPLATE)
     make_client = partial(
         AsyncSendoso, base_url=client.base_url, client_id=_CLIENT_ID, client_secret=_SECRET
     )
-    with (
-        tempfile.TemporaryDirectory() as scratch,
-        Ledger(f"sqlite:///{scratch}/ledger.db") as ledger,
-    ):
+    with Ledger(url) as ledger:
         prepared = prepare_run(ledger, spec, client.gifts.list(), base_url=client.base_url)
         assert prepared.summary is not None
         show_plan(prepared.summary, ledger, "demo", spec, False, dry=False)
-        execute(ledger, make_client, prepared.run, 8, 60.0, False)
+        execute(ledger, make_client, prepared.run, 8, 60.0, False, next_steps=False)
         out.print(
-            "   (This ledger is a throwaway; on your own, `sendoso batch run FILE` keeps one in "
-            "your data directory.)"
+            f"   (The demo keeps this ledger at {text(kept)}, apart from yours, and starts it "
+            "afresh each time; on your own, `sendoso batch run FILE` keeps one in your data "
+            "directory.)"
         )
         out.print("\n[bold]8. Track the batch[/bold] on the sandbox's virtual clock")
         for seconds, label in _STEPS:
             control.advance(seconds)
             out.print(f"   {label}:")
             show_status(ledger, "demo", refresh(ledger, prepared.run, make_client, 8), False)
+    return url
+
+
+def _demo_ledger_path() -> Path:
+    """The demo's ledger, in the user cache directory (not the data directory, where the
+    real ledger lives): removed first, as its run "demo" was sent to a sandbox now gone."""
+    import platformdirs
+
+    directory = Path(platformdirs.user_cache_dir("sendoso")) / "demo"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    kept = directory / "ledger.db"
+    for leftover in directory.glob("ledger.db*"):
+        leftover.unlink()
+    return kept

@@ -125,7 +125,7 @@ def send(
     key = idempotency_key.strip() if idempotency_key else new_idempotency_key()
     cli_state = state_of(ctx)
 
-    with guard(json_output=json_output), cli_state.client() as client:
+    with guard(json_output=json_output, sending=True), cli_state.client() as client:
         checked = client.sends.check(draft)
         checked.raise_for_problems()
         request, gift, estimate = checked.request, checked.gift, checked.estimate

@@ -13,7 +13,8 @@ class ExitCode(IntEnum):
     OK = 0
     #: The API refused or failed (APIStatusError, APIConnectionError, ResponseParseError).
     API_ERROR = 1
-    #: Bad flags, invalid request or configuration; nothing was sent.
+    #: Refused here, before or instead of sending: bad flags, an invalid request, input or
+    #: configuration, an unknown id, a guardrail. Nothing was sent.
     USAGE = 2
     #: AmbiguousSendError, or an unreadable reply to a send that was created: settle it
     #: before sending again.
@@ -26,7 +27,8 @@ EXIT_CODES_HELP = """\b
 Exit codes:
   0    success
   1    API error: the API refused or failed (HTTP error, unreachable, unreadable reply)
-  2    usage, validation or configuration error: nothing was sent
+  2    refused here: usage, validation, configuration, an unknown id or a
+       guardrail; nothing was sent
   3    ambiguous outcome: the send may have happened (or happened but its reply was
        unreadable); the idempotency key is printed. Settle it before sending again
   130  interrupted, or the confirmation was declined
@@ -60,8 +62,9 @@ def exit_code_for(exc: BaseException) -> ExitCode:
 
 
 @contextmanager
-def guard(*, json_output: bool) -> Iterator[None]:
-    """Render any :class:`sendoso.SendosoError` raised inside and exit with its code."""
+def guard(*, json_output: bool, sending: bool = False) -> Iterator[None]:
+    """Render any :class:`sendoso.SendosoError` raised inside and exit with its code.
+    ``sending``: the command sends, so a refused request is worded as "not sent"."""
     try:
         yield
     except Exception as exc:
@@ -73,5 +76,5 @@ def guard(*, json_output: bool) -> Iterator[None]:
 
         from sendoso.cli._output import render_error
 
-        render_error(exc, json_output=json_output)
+        render_error(exc, json_output=json_output, sending=sending)
         raise typer.Exit(int(exit_code_for(exc))) from None

@@ -33,13 +33,46 @@ __all__ = [
     "error_console",
     "gifts_table",
     "money",
+    "on_path",
+    "plural",
     "print_json",
     "print_problems",
+    "program",
     "render_error",
     "send_table",
     "ships_to",
     "text",
 ]
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 send``, ``2 sends`` (``many`` for an irregular plural)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def program() -> str:
+    """How to type this command here, for the commands a hint suggests: ``sendoso`` when
+    that name on PATH is this program, else the path it was started by (``make demo`` runs
+    ``.venv/bin/sendoso``, which a fresh shell does not find as ``sendoso``)."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    started = Path(sys.argv[0])
+    if started.name != "sendoso" or not started.is_file():
+        return "sendoso"  # not the console script (python -m, a test runner): no better guess
+    found = shutil.which("sendoso")
+    if found is not None and Path(found).resolve() == started.resolve():
+        return "sendoso"
+    relative = os.path.relpath(started.resolve(), Path.cwd())
+    if relative.startswith(".."):
+        return str(started.resolve())
+    return relative if os.sep in relative else os.path.join(".", relative)
+
+
+def on_path() -> bool:
+    """Whether ``sendoso`` as a bare word runs this program."""
+    return program() == "sendoso"
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON only (errors too).")]
@@ -51,12 +84,25 @@ PIPE_WIDTH = 120
 def console() -> Console:
     import os
 
+    stdout = _stdout_console()
+    out = stdout(highlight=False)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out = stdout(highlight=False, width=PIPE_WIDTH)
+    return out
+
+
+def _stdout_console() -> type[Console]:
+    """rich's Console, except that a reader who stops reading is no error of ours."""
     from rich.console import Console
 
-    out = Console(highlight=False)
-    if not out.is_terminal and not os.environ.get("COLUMNS"):
-        out = Console(highlight=False, width=PIPE_WIDTH)
-    return out
+    class StdoutConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich exits 1 here; `sendoso batch show RUN | head -1` got what it wanted.
+            from sendoso.cli._globals import reader_gone
+
+            reader_gone()
+
+    return StdoutConsole
 
 
 def error_console() -> Console:
@@ -272,14 +318,16 @@ def _problem_summary(count: int) -> str:
     return f"the request has {count} {noun}; nothing was sent"
 
 
-def render_error(exc: SendosoError, *, json_output: bool) -> None:
-    """Show ``exc``: as JSON on stdout with ``--json``, else a short message on stderr."""
+def render_error(exc: SendosoError, *, json_output: bool, sending: bool = True) -> None:
+    """Show ``exc``: as JSON on stdout with ``--json``, else a short message on stderr.
+    ``sending``: the command sends (a command that only reads never says "not sent")."""
     if json_output:
         print_json(error_json(exc))
         return
     from sendoso.errors import (
         AmbiguousSendError,
         APIStatusError,
+        AuthenticationError,
         ConfigurationError,
         ResponseParseError,
         ValidationError,
@@ -289,7 +337,12 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
     if isinstance(exc, ValidationError):
         count = len(exc.problems)
         noun = "problem" if count == 1 else "problems"
-        print_problems(exc.problems, heading=f"Not sent: the request has {count} {noun}:")
+        heading = (
+            f"Not sent: the request has {count} {noun}:"
+            if sending
+            else f"Invalid input ({count} {noun}):"
+        )
+        print_problems(exc.problems, heading=heading)
         return
     if isinstance(exc, ConfigurationError):
         out.print(f"[red]Configuration error:[/red] {text(redact(say_error(exc)))}")
@@ -311,9 +364,13 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
     if isinstance(exc, APIStatusError):
         out.print(f"[red]API error {exc.status_code}:[/red] {text(redact(exc.message))}")
         for detail in exc.details:
+            if detail.message == exc.message:
+                continue  # the API's summary is its only detail: said once is enough
             out.print(f"  - {text(detail.field)}: {text(redact(detail.message))}")
         if exc.request_id:
             out.print(f"  (request id {text(exc.request_id)})")
+        if isinstance(exc, AuthenticationError):
+            out.print(_what_to_check())
         return
     if isinstance(exc, ResponseParseError) and exc.idempotency_key:
         out.print(f"[red]Unreadable response:[/red] {text(redact(exc.message))}")
@@ -321,6 +378,22 @@ def render_error(exc: SendosoError, *, json_output: bool) -> None:
         out.print("Do not send it again: the API accepted it. Find it in the Sendoso dashboard.")
         return
     out.print(f"[red]Error:[/red] {text(redact(say_error(exc)))}")
+
+
+def _what_to_check() -> str:
+    """After a 401: the credentials that were refused, and where each comes from."""
+    from sendoso.cli._state import credentials_in_use
+
+    used = credentials_in_use()
+    client_id = f" ({text(used.client_id)})" if used and used.client_id else ""
+    host = f" ({text(used.base_url)})" if used else ""
+    profile = f" (now {text(used.profile)})" if used and used.profile else ""
+    return (
+        f"Check the client id{client_id}, the client secret (SENDOSO_CLIENT_SECRET or the "
+        f"profile's client_secret) and the host they belong to{host}: SENDOSO_BASE_URL or "
+        f"--base-url; and the profile{profile}: --profile, in $SENDOSO_CONFIG. All three "
+        "come from one place, flags > environment > profile."
+    )
 
 
 def kv_table(rows: Mapping[str, object], *, title: str | None = None) -> Table:

@@ -12,7 +12,14 @@ if TYPE_CHECKING:
     from sendoso import AsyncSendoso, Sendoso
     from sendoso._config import Settings
 
-__all__ = ["State", "state_of", "token_cache_dir"]
+__all__ = ["State", "credentials_in_use", "state_of", "token_cache_dir"]
+
+#: The settings this process resolved last, to say which to check when they are refused.
+_in_use: list[Settings] = []
+
+
+def credentials_in_use() -> Settings | None:
+    return _in_use[-1] if _in_use else None
 
 
 def token_cache_dir() -> Path:
@@ -41,6 +48,7 @@ class State:
             )
             if self._settings.client_secret is not None:
                 remember_secret(self._settings.client_secret.get_secret_value())
+            _in_use[:] = [self._settings]
         return self._settings
 
     def client(self) -> Sendoso:

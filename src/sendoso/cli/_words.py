@@ -31,6 +31,7 @@ FLAGS: dict[str, str] = {
     "max_spend": "--max-spend",
     "cooldown_days": "--cooldown",
     "allow_resend": "--allow-resend",
+    "correct": "--correct",
     # the client and the ledger
     "base_url": "--base-url",
     "ledger": "--ledger",
