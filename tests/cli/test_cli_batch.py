@@ -856,11 +856,6 @@ def test_settle_correct_refuses_not_sent_when_the_send_exists(
     assert (row["state"], row["send_id"]) == ("submitted", ann["id"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the ledger transition submitted -> submitted (another send id), "
-    "owned by the ledger's state table",
-)
 def test_settle_correct_replaces_a_wrong_send_id(
     batch: Batch, env: Any, tmp_path: Path, write_config: Any
 ) -> None:

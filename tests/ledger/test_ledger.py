@@ -581,6 +581,32 @@ def test_back_to_planned_without_an_error_clears_the_old_one(ledger: Ledger) -> 
     assert (row.state, row.error) == (S.PLANNED, None)
 
 
+def test_a_wrong_settlement_is_corrected_only_while_it_holds_the_corrected_id(
+    ledger: Ledger,
+) -> None:
+    """Settled as sent by the wrong id: corrected to the right one, then to "not sent after
+    all" (planned again, for the next resume). A correction naming an id the row no longer
+    holds (a second person, a stale screen) changes nothing."""
+    planned_run(ledger, 1)
+    put_in(ledger, "run-1", 2, S.UNKNOWN)
+    assert ledger.move("run-1", 2, S.SUBMITTED, send_id="snd_bob", status="pending")
+
+    assert ledger.correct_settlement("run-1", 2, recorded_send_id="snd_bob", send_id="snd_ann")
+    assert not ledger.correct_settlement(
+        "run-1", 2, recorded_send_id="snd_bob", send_id="snd_other"
+    )
+    row = ledger.row("run-1", 2)
+    assert row is not None
+    assert (row.state, row.send_id, row.status) == (S.SUBMITTED, "snd_ann", None)
+
+    assert ledger.correct_settlement("run-1", 2, recorded_send_id="snd_ann", send_id=None)
+    row = ledger.row("run-1", 2)
+    assert row is not None
+    assert (row.state, row.send_id, row.lease_owner) == (S.PLANNED, None, None)
+    # A planned row is no settlement to correct.
+    assert not ledger.correct_settlement("run-1", 2, recorded_send_id="snd_ann", send_id="x")
+
+
 def test_skip_planned_for_gift_skips_only_planned_rows_of_that_gift(ledger: Ledger) -> None:
     """A gift that left the catalog skips its untried rows, and nothing that may be sent."""
     rows = [

@@ -30,7 +30,6 @@ from sendoso.ledger import (
     RowState,
     RunExistsError,
     RunInfo,
-    can_move,
 )
 from sendoso.models import Gift, Send
 
@@ -384,14 +383,12 @@ def settle_row(
     Only unknown rows are settled; ``correct`` replaces a settlement as sent that was wrong
     (check the send with the API first: :func:`send_mismatches`)."""
     plan = plan_settlement(ledger, run_id, number, send_id=send_id, correct=correct)
-    if correct and not can_move(plan.row.state, plan.target):
-        # The ledger's state machine decides which moves exist; a settled row that may be
-        # corrected needs submitted -> submitted (another send id) and submitted -> planned.
-        raise LedgerError(
-            f"this ledger cannot yet correct a settled row (no move from "
-            f"{plan.row.state.value} to {plan.target.value}); nothing was changed"
+    if correct:
+        assert plan.row.send_id is not None  # plan_settlement corrects submitted rows only
+        moved = ledger.correct_settlement(
+            run_id, number, recorded_send_id=plan.row.send_id, send_id=send_id
         )
-    if send_id is not None:
+    elif send_id is not None:
         moved = ledger.move(run_id, number, RowState.SUBMITTED, send_id=send_id)
     else:
         moved = ledger.move(run_id, number, RowState.PLANNED, release=True)

@@ -147,6 +147,38 @@ class Rows(Store):
         with self._engine.begin() as conn:
             return conn.execute(ROWS.update().where(*conditions).values(**values)).rowcount == 1
 
+    def correct_settlement(
+        self, run_id: str, number: int, *, recorded_send_id: str, send_id: str | None
+    ) -> bool:
+        """Replace a settlement as sent (``recorded_send_id``) that a person found wrong: sent
+        as ``send_id`` instead, or (``None``) not sent after all, which returns the row to
+        ``planned`` so that the next resume sends it.
+
+        Not a move of the state machine, whose ``submitted`` is final for every worker: only a
+        person makes it (``settle_row(..., correct=True)``, after asking the API), and only
+        while the row still holds the send id being corrected, so that two corrections (or a
+        correction and a status refresh) cannot both apply. Returns whether it applied."""
+        now = utc_now()
+        values: dict[str, Any] = {"updated_at": now, "error": None, "status": None}
+        if send_id is not None:
+            values.update(send_id=send_id, status_at=now)
+        else:
+            values.update(
+                state=RowState.PLANNED.value,
+                send_id=None,
+                status_at=None,
+                lease_owner=None,
+                lease_expires=None,
+            )
+        conditions = [
+            ROWS.c.run_id == run_id,
+            ROWS.c.row_number == number,
+            ROWS.c.state == RowState.SUBMITTED.value,
+            ROWS.c.send_id == recorded_send_id,
+        ]
+        with self._engine.begin() as conn:
+            return conn.execute(ROWS.update().where(*conditions).values(**values)).rowcount == 1
+
     def begin_send(
         self,
         run_id: str,
