@@ -955,6 +955,26 @@ def test_status_that_cannot_ask_the_api_exits_1(
     assert 0 < len(body["errors"]) <= 50
 
 
+def test_status_after_the_sandbox_forgot_its_sends_lists_them_all_by_row(
+    batch: Batch, env: Any
+) -> None:
+    """A sandbox restarted without --db knows none of the run's sends: the terminal lists the
+    first ten by row, says how many more there are, and says why they are unknown (it used to
+    say "24 sends could not be refreshed" and list ten, in completion order, with no more)."""
+    env.faults(token_ttl=30 * 86400)
+    run(batch)
+    env.reset()  # what a restart of an in-memory sandbox does to its sends
+    result = batch("status", "r1")
+    assert result.exit_code == ExitCode.API_ERROR
+    listed = [line for line in result.stderr.splitlines() if line.startswith("  - row ")]
+    numbers = [int(line.split()[2].rstrip(":")) for line in listed]
+    assert len(numbers) == 10
+    assert numbers == sorted(numbers)
+    assert "… and 14 more" in result.stderr
+    assert "24 sends unknown to the API" in result.stderr
+    assert "--db" in result.stderr
+
+
 def test_a_fixed_and_re_exported_file_does_not_send_twice(
     batch: Batch, env: Any, tmp_path: Path
 ) -> None:

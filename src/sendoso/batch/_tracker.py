@@ -34,6 +34,9 @@ class RefreshResult:
     asked: int = 0
     changed: int = 0
     failed: int = 0
+    #: Of the failures, sends the API does not know (e.g. a sandbox restarted without a
+    #: database forgets every send it made).
+    not_found: int = 0
     errors: list[str] = field(default_factory=list)
 
     def fail(self, message: str) -> None:
@@ -75,6 +78,7 @@ async def refresh_statuses(
                 try:
                     send = await client.sends.retrieve(row.send_id)
                 except NotFoundError:
+                    result.not_found += 1
                     result.fail(f"row {row.number}: send {row.send_id} was not found")
                     continue
                 except SendosoError as exc:

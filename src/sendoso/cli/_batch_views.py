@@ -54,6 +54,16 @@ def clock() -> float:
     return time.monotonic()
 
 
+#: Refresh failures listed on the terminal; --json lists all that the tracker kept.
+_ERRORS_SHOWN = 10
+
+
+def _row_order(error: str) -> int:
+    """Refresh errors read "row N: …" and arrive in completion order; list them by row."""
+    head = error.removeprefix("row ").split(":", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
 def _progress_lines(json_output: bool) -> Callable[[int, int, str, str], None]:
     """Writes "sending: 120/300 (submitted 118, unknown 2), 9.8/s" to stderr at most every
     :data:`PROGRESS_EVERY` seconds, unless stderr is a terminal (the bar is shown there)."""
@@ -416,5 +426,15 @@ def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output:
     console().print(kv_table(rows, title=f"Run {run_id}: statuses"))
     if result.failed:
         error_console().print(f"[red]{plural(result.failed, 'send')} could not be refreshed:[/red]")
-    for error in result.errors[:10]:
+    shown = sorted(result.errors, key=_row_order)[:_ERRORS_SHOWN]
+    for error in shown:
         error_console().print(f"  - {text(error)}")
+    if result.failed > len(shown):
+        error_console().print(
+            f"  … and {result.failed - len(shown)} more (--json lists up to {len(result.errors)})"
+        )
+    if result.not_found:
+        error_console().print(
+            f"{plural(result.not_found, 'send')} unknown to the API: a sandbox started without "
+            "--db forgets its sends when it stops"
+        )
