@@ -61,6 +61,9 @@ CASES = [
     Case("batch settle", ("batch", "settle", "nope", "2", "--not-sent"), USAGE),
     Case("demo", ("demo", "--recipients", "/nowhere/people.csv"), USAGE),
     Case("sandbox serve", ("sandbox", "serve", "--host", "0.0.0.0"), USAGE),  # noqa: S104
+    Case("sandbox clock show", ("sandbox", "clock", "show", "--url", "http://127.0.0.1:9"), API),
+    Case("sandbox clock advance", ("sandbox", "clock", "advance", "soon"), USAGE),
+    Case("sandbox clock set", ("sandbox", "clock", "set", "2000-01-01T00:00:00Z"), USAGE),
     Case("mcp", ("mcp", "--http", "--host", "0.0.0.0"), USAGE),  # noqa: S104
     Case("approvals list", ("approvals", "list", *BAD_LEDGER), USAGE),
     Case("approvals approve", ("approvals", "approve", "apr_nope"), USAGE),
