@@ -236,13 +236,15 @@ def call_flow(
             )  # fmt: skip
             never_sent = isinstance(outcome, _NOT_SENT)
             if call.kind == "send" and not never_sent and not deduplicated():
-                raise _ambiguous(call, f"no readable reply ({type(outcome).__name__}: {outcome})")
+                raise _ambiguous(call, f"no readable reply ({_transport_text(outcome)})")
             if _refused(outcome) and retries >= _refused_retries(url, policy):
                 raise _refused_error(url, attempt)
             if retries >= policy.max_retries:
                 if call.kind == "send" and not never_sent:
                     raise _ambiguous(
-                        call, f"still failing after {attempt} attempts ({outcome})", retry_safe=True
+                        call,
+                        f"still failing after {attempt} attempts ({_transport_text(outcome)})",
+                        retry_safe=True,
                     )
                 raise _connection_error(outcome, attempt)
             wait = policy.backoff(retries)
@@ -385,7 +387,14 @@ def _refused_error(url: str, attempts: int) -> APIConnectionError:
 def _connection_error(exc: httpx.RequestError, attempts: int) -> APIConnectionError:
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     host = urlsplit(str(exc.request.url)).netloc if _has_request(exc) else "the API"
-    return cls(f"could not reach {host} after {attempts} attempts: {type(exc).__name__}: {exc}")
+    return cls(f"could not reach {host} after {attempts} attempts: {_transport_text(exc)}")
+
+
+def _transport_text(exc: httpx.RequestError) -> str:
+    """``ReadError: reason``, or just ``ReadError``: httpx raises some errors (timeouts, cut
+    streams) with an empty message, which alone would read as nothing at all."""
+    reason = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
 
 
 def _has_request(exc: httpx.RequestError) -> bool:
