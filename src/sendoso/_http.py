@@ -37,7 +37,9 @@ from sendoso.errors import (
     FieldProblem,
     Param,
     RateLimitError,
+    ResponseParseError,
     Text,
+    TokenUnavailableError,
     status_error_class,
 )
 
@@ -213,7 +215,12 @@ def call_flow(
             )
         token: BearerToken | None = None
         if call.authenticated:
-            token = yield Authorize(stale_token)
+            # The driver answers with the token, or with the error that getting one raised:
+            # either way this call's own request has not been transmitted yet.
+            answer = yield Authorize(stale_token)
+            if isinstance(answer, BaseException):
+                raise _without_token(answer)
+            token = answer
         delay = pacer.reserve(ticket)
         ticket = None
         if delay > 0:
@@ -308,6 +315,29 @@ def call_flow(
                     call, f"still {status} after {attempt} attempts", request_id, retry_safe=True
                 )
         raise error_from_response(response)
+
+
+def _without_token(exc: BaseException) -> BaseException:
+    """What a call fails with when no token could be had for it. A token endpoint that failed
+    (5xx, an unreadable answer, unreachable) is a :class:`TokenUnavailableError`, which says
+    the call's own request never left, unlike the same 5xx from a send. Refused credentials,
+    a 429 and other definite answers stay what they are."""
+    if isinstance(exc, TokenUnavailableError):
+        return exc
+    status: int | None = None
+    if isinstance(exc, APIStatusError) and exc.status_code >= 500:
+        status = exc.status_code
+        reason = f"the token endpoint answered HTTP {status}: {exc.message}"
+    elif isinstance(exc, ResponseParseError | APIConnectionError):
+        reason = f"the token endpoint failed: {exc}"
+    else:
+        return exc
+    failure = TokenUnavailableError(
+        f"could not obtain an access token ({reason}); the request was not sent",
+        status_code=status,
+    )
+    failure.__cause__ = exc
+    return failure
 
 
 def _request_spec(call: Call, url: str, token: BearerToken | None) -> RequestSpec:

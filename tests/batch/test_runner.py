@@ -508,3 +508,47 @@ async def test_rate_limited_rows_go_back_to_the_queue_not_to_unknown(
     assert sandbox.stats()["faults"]["rate_limited"] > 0
     assert result.moved.get(RowState.PLANNED, 0) > 0  # handed back at least once
     assert set(_keys_on_server(sandbox).values()) == {1}
+
+
+async def test_a_failing_token_endpoint_leaves_rows_planned_not_unknown(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """The token expires mid-run and the token endpoint answers 500: no send was transmitted,
+    so with a server that does not deduplicate the rows go back to `planned` (none
+    `unknown`), the run pauses on the streak, and a resume sends each row exactly once."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 30, gift=EGIFT)
+    _plan(ledger, sandbox, path, "tokenless")
+    broken = False
+
+    def break_tokens_after_five() -> None:
+        nonlocal broken
+        if not broken and runner.moves[RowState.SUBMITTED] >= 5:
+            broken = True
+            sandbox.faults(token_error=500)
+            sandbox.advance(3 * 86400)  # every token issued so far has expired on the server
+
+    client = sandbox.async_client(trust_idempotency=False, max_retries=1)
+    async with client:
+        runner = BatchRunner(
+            ledger,
+            client,
+            "tokenless",
+            concurrency=2,
+            max_failures_in_a_row=3,
+            on_progress=break_tokens_after_five,
+        )
+        paused = await runner.run()
+
+    assert paused.end is RunEnd.FAILING, paused.message
+    assert "access token" in paused.message
+    counts = ledger.counts("tokenless")
+    assert RowState.UNKNOWN not in counts
+    assert RowState.SUBMITTING not in counts
+    assert counts[RowState.SUBMITTED] == len(sandbox.sends())
+    assert counts[RowState.PLANNED] > 0
+
+    sandbox.faults(token_error=0)
+    done = await _run(ledger, sandbox.async_client(trust_idempotency=False), "tokenless")
+    assert done.counts == {RowState.SUBMITTED: 30}
+    assert set(_keys_on_server(sandbox).values()) == {1}
+    assert len(sandbox.sends()) == 30

@@ -189,6 +189,12 @@ class SandboxState:
         self.stats.requests["POST /oauth/token"] += 1
         self.stats.token_requests += 1
         await self._delay()
+        if self.faults.token_error:
+            self.stats.errors += 1
+            status = self.faults.token_error
+            return oauth_error(
+                status, "server_error", f"injected fault: the token endpoint answered {status}"
+            )
         raw = await read_body(
             request,
             lambda: oauth_error(413, "invalid_request", "the request body is larger than 1 MB"),
@@ -322,6 +328,18 @@ class SandboxState:
     async def create_send(self, request: Request) -> Response:
         self.stats.requests["POST /api/v3/sends"] += 1
         self._rate_limit(request)
+        if self.faults.send_retry_after:
+            self.stats.rate_limited += 1
+            wait = math.ceil(self.faults.send_retry_after)
+            raise Reply(
+                error_reply(
+                    request,
+                    429,
+                    "rate_limit_exceeded",
+                    f"injected fault: sends are paused; retry after {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+            )
         self._authenticate(request)
         raw = await read_body(
             request,

@@ -68,6 +68,8 @@ class Controls:
                 faults.reseed(value)
             elif name == "dedupe":
                 faults.dedupe = value
+            elif name == "token_error":
+                faults.token_error = value
             elif name == "rate_limit":
                 faults.rate_limit = None if value is None else float(value)
                 self.sandbox.bucket.set_rate(faults.rate_limit)
@@ -199,6 +201,20 @@ def _check_bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
 
+def _check_token_error(value: Any) -> str | None:
+    ok = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (value == 0 or 500 <= value <= 599)
+    )
+    return None if ok else "must be an HTTP status from 500 to 599, or 0 for off"
+
+
+def _check_retry_after(value: Any) -> str | None:
+    ok = _is_number(value) and 0 <= value <= 86400
+    return None if ok else "must be a number of seconds from 0 to 86400 (0: off)"
+
+
 def _check_seed(value: Any) -> str | None:
     ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
     return None if ok else "must be an integer or null"
@@ -213,4 +229,6 @@ _FAULT_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "token_ttl": _check_ttl,
     "dedupe": _check_bool,
     "seed": _check_seed,
+    "token_error": _check_token_error,
+    "send_retry_after": _check_retry_after,
 }
