@@ -199,6 +199,9 @@ def call_flow(
     throttled = 0
     stale_token: BearerToken | None = None
     refreshed = False
+    # Whether an attempt so far may have been processed (no answer, a 5xx, a 409): until then
+    # a send handed back is certainly not sent.
+    may_have_sent = False
     # The first attempt takes the slot prebooked under the idempotency key, if any (the batch
     # runner waits for it before recording "submitting"); retries book their own.
     ticket = call.idempotency_key
@@ -213,6 +216,12 @@ def call_flow(
                 status_code=429,
                 retry_after=paused,
             )
+        if (
+            paused > 0
+            and call.kind == "send"
+            and not (may_have_sent or policy.wait_on_rate_limited_sends)
+        ):
+            raise _handed_back(paused)
         token: BearerToken | None = None
         if call.authenticated:
             # The driver answers with the token, or with the error that getting one raised:
@@ -228,6 +237,8 @@ def call_flow(
             # Another caller's 429 may have paused everyone while this one waited for a slot
             # booked before the pause: never transmit inside the pause.
             while (delay := pacer.paused_for()) > 0:
+                if call.kind == "send" and not (may_have_sent or policy.wait_on_rate_limited_sends):
+                    raise _handed_back(delay)
                 yield Wait(delay)
         started = time.monotonic()
         outcome = yield Transmit(_request_spec(call, url, token))
@@ -242,6 +253,7 @@ def call_flow(
                 call.method, call.path, elapsed_ms, type(outcome).__name__, attempt,
             )  # fmt: skip
             never_sent = isinstance(outcome, _NOT_SENT)
+            may_have_sent = may_have_sent or not never_sent
             if call.kind == "send" and not never_sent and not deduplicated():
                 raise _ambiguous(call, f"no readable reply ({_transport_text(outcome)})")
             if _refused(outcome) and retries >= _refused_retries(url, policy):
@@ -279,6 +291,7 @@ def call_flow(
             continue
 
         in_progress = status == 409 and call.kind == "send" and deduplicated()
+        may_have_sent = may_have_sent or in_progress or status >= 500
         if status == 429 or in_progress:
             asked = retry_after_seconds(response.headers)
             # "Retry now" (0, or a reset time already past) still gets a backoff, or a busy
@@ -315,6 +328,18 @@ def call_flow(
                     call, f"still {status} after {attempt} attempts", request_id, retry_safe=True
                 )
         raise error_from_response(response)
+
+
+def _handed_back(paused: float) -> RateLimitError:
+    """A send not transmitted because everyone is paused after a 429, for a caller that keeps
+    its own queue (``wait_on_rate_limited_sends=False``): it must not sit "in flight" for the
+    pause, where it could not be stopped."""
+    return RateLimitError(
+        f"rate limited: the API asked to wait {paused:.0f} s more before the next request; "
+        "the send was not transmitted",
+        status_code=429,
+        retry_after=paused,
+    )
 
 
 def _without_token(exc: BaseException) -> BaseException:

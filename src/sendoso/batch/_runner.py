@@ -131,6 +131,8 @@ class BatchRunner:
         self.idle_poll = idle_poll
         self.owner = new_owner()
         self._on_progress = on_progress
+        #: Set with the first stop (asked for, or a halt): ends rows' waits for their turn.
+        self._stop_requested = anyio.Event()
         self._db = LedgerCalls(ledger, wanted=concurrency, attempts=ledger_attempts)
         self._attempt = SendAttempt(
             client,
@@ -141,6 +143,7 @@ class BatchRunner:
             commit_lead=lambda: self._commit_lead,
             on_committed=self._committed,
             stopping=lambda: self._stopping,
+            stop_requested=self._stop_requested,
         )
         #: (row, send id) the API confirmed but the ledger could not record.
         self.unrecorded = self._attempt.unrecorded
@@ -158,8 +161,10 @@ class BatchRunner:
         self.moves: Counter[RowState] = Counter()
 
     def request_stop(self) -> None:
-        """Finish the sends in flight, claim nothing more."""
+        """Finish the sends in flight, claim nothing more; rows waiting for their turn (a
+        429's pause) stop waiting and stay planned."""
         self._stopping = True
+        self._stop_requested.set()
         if self._end is None:
             self._end = RunEnd.STOPPED
             self._message = "stopped on request"
@@ -349,6 +354,7 @@ class BatchRunner:
             self._end = end
             self._message = message
         self._stopping = True
+        self._stop_requested.set()
 
     def _gone_reason(self, row: LedgerRow) -> str:
         return f"gift {row.gift_id} is no longer in the catalog (row {row.number})"
