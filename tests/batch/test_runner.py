@@ -21,8 +21,9 @@ from sendoso.batch import (
     RunEnd,
     RunResult,
     prepare_run,
+    report_record,
 )
-from sendoso.errors import AuthenticationError, Step, Text
+from sendoso.errors import AuthenticationError, Param, Step, Text
 from sendoso.models import Gift
 
 from ._files import EGIFT, recipients_csv
@@ -552,3 +553,51 @@ async def test_a_failing_token_endpoint_leaves_rows_planned_not_unknown(
     assert done.counts == {RowState.SUBMITTED: 30}
     assert set(_keys_on_server(sandbox).values()) == {1}
     assert len(sandbox.sends()) == 30
+
+
+async def test_prices_that_rise_after_the_plan_never_take_a_run_over_its_budget(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Planned at 25 USD a gift against a 500 USD budget; the price is 40 when the run sends:
+    12 rows fit, the 8 others are skipped (budget) saying planned vs now, and what the run
+    spent at the prices it paid stays within 500."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 20, gift=EGIFT)
+    _plan(ledger, sandbox, path, "dearer", max_spend=["500"])
+    assert ledger.counts("dearer") == {RowState.PLANNED: 20}
+    sandbox.set_price(EGIFT, "40.00")
+
+    result = await _run(ledger, sandbox.async_client(), "dearer", concurrency=4)
+
+    assert result.end is RunEnd.FINISHED, result.message
+    assert result.counts == {RowState.SUBMITTED: 12, RowState.SKIPPED: 8}
+    sent = list(ledger.rows("dearer", states=[RowState.SUBMITTED]))
+    assert all(row.actual_estimate == {"USD": (Decimal(40), Decimal(40))} for row in sent)
+    assert len(sandbox.sends()) * Decimal(40) <= Decimal(500)
+    # The report and the run's spend show what the sends cost, beside what was planned.
+    record = report_record(sent[0])
+    assert record["estimate"] == {"USD": {"low": "25.00", "high": "25.00"}}
+    assert record["actual_estimate"] == {"USD": {"low": "40.00", "high": "40.00"}}
+    assert ledger.spend("dearer")[RowState.SUBMITTED] == {"USD": (Decimal(480), Decimal(480))}
+    for row in ledger.rows("dearer", states=[RowState.SKIPPED]):
+        assert row.skip_kind == "budget"
+        assert "40.00 USD now (25.00 planned)" in (row.error or "")
+        assert Param("max_spend") in Text.from_stored(row.error or "").parts
+
+
+async def test_prices_that_fall_after_the_plan_send_every_row_at_the_new_price(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Planned at 40 (the budget fits 12 of 20 rows), sent at 25: the 12 planned rows go out,
+    recorded at what they cost now, and the rows the plan skipped stay skipped."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 20, gift=EGIFT)
+    sandbox.set_price(EGIFT, "40.00")
+    _plan(ledger, sandbox, path, "cheaper", max_spend=["500"])
+    assert ledger.counts("cheaper") == {RowState.PLANNED: 12, RowState.SKIPPED: 8}
+    sandbox.set_price(EGIFT, None)
+
+    result = await _run(ledger, sandbox.async_client(), "cheaper", concurrency=4)
+
+    assert result.counts == {RowState.SUBMITTED: 12, RowState.SKIPPED: 8}
+    sent = ledger.rows("cheaper", states=[RowState.SUBMITTED])
+    assert all(row.actual_estimate == {"USD": (Decimal(25), Decimal(25))} for row in sent)
+    assert len(sandbox.sends()) == 12

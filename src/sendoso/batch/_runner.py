@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 import anyio
@@ -35,11 +36,14 @@ from sendoso.ledger import (
     LedgerCalls,
     LedgerRow,
     Outcome,
+    Repriced,
     RowState,
     SendAttempt,
     describe_failure,
     new_owner,
 )
+from sendoso.models import Gift, SendRequest
+from sendoso.pricing import estimate_cost
 
 __all__ = [
     "BatchRunner",
@@ -144,6 +148,7 @@ class BatchRunner:
             on_committed=self._committed,
             stopping=lambda: self._stopping,
             stop_requested=self._stop_requested,
+            reprice=self._reprice,
         )
         #: (row, send id) the API confirmed but the ledger could not record.
         self.unrecorded = self._attempt.unrecorded
@@ -157,6 +162,10 @@ class BatchRunner:
         self._gone: set[str] = set()
         self._gift_checked: dict[str, bool] = {}
         self._catalog_lock = anyio.Lock()
+        #: The catalog as this runner last read it, by id: rows are re-priced against it.
+        self._catalog: dict[str, Gift] = {}
+        self._caps: dict[str, Decimal] | None = None
+        self._prices_moved = False
         self._sent_now = 0
         self.moves: Counter[RowState] = Counter()
 
@@ -183,9 +192,11 @@ class BatchRunner:
             cooldown=timedelta(days=float(cooldown)) if cooldown else None,
             allow_resend=bool(info.options.get("allow_resend")),
         )
+        spend = info.options.get("max_spend")
+        self._caps = {cur: Decimal(cap) for cur, cap in spend.items()} if spend else None
         # Reading the catalog first also lets a sandbox identify itself, which decides
         # whether rows left in flight may be retried.
-        await self.client.gifts.list()
+        self._catalog = {gift.id: gift for gift in await self.client.gifts.list()}
         await self._db(self.ledger.release_dead_leases, self.run_id)
         try:
             async with anyio.create_task_group() as tasks:
@@ -349,6 +360,19 @@ class BatchRunner:
                 f"(last: {verdict.error}); paused so as not to burn through the file",
             )
 
+    def _reprice(self, row: LedgerRow) -> Repriced | None:
+        """The row's cost against the catalog as read now, once any row's price has moved
+        since the plan (until then every row costs what the plan's budget reserved)."""
+        gift = self._catalog.get(row.gift_id or "")
+        if gift is None or row.estimate is None or row.request is None:
+            return None
+        now = estimate_cost(gift, SendRequest.model_validate(row.request).country).totals()
+        if now != row.estimate:
+            self._prices_moved = True
+        if not self._prices_moved:
+            return None
+        return Repriced(planned=row.estimate, now=now, caps=self._caps)
+
     def _halt(self, end: RunEnd, message: str) -> None:
         if self._end is None or self._end is RunEnd.STOPPED:
             self._end = end
@@ -369,7 +393,8 @@ class BatchRunner:
                     catalog = await self.client.gifts.list()
                 except SendosoError:
                     return
-                still_there = any(gift.id == gift_id for gift in catalog)
+                self._catalog = {gift.id: gift for gift in catalog}
+                still_there = gift_id in self._catalog
                 self._gift_checked[gift_id] = still_there
                 if not still_there:
                     self._gone.add(gift_id)

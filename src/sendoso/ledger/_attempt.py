@@ -28,6 +28,7 @@ import anyio
 from sqlalchemy.exc import SQLAlchemyError
 
 from sendoso.errors import SendosoError, Step, Text
+from sendoso.ledger._admission import Repriced
 from sendoso.ledger._calls import LedgerCalls
 from sendoso.ledger._records import LedgerRow
 from sendoso.ledger._states import Outcome, RowState, Verdict, outcome_of
@@ -87,6 +88,8 @@ class SendAttempt:
     after that planned wake-up the commit finished; ``stopping()``, checked once the row's
     turn has come: if true, the row is given back unsent. ``stop_requested``, set when the
     caller stops: it ends a row's wait for its turn at once (a 429's pause may be minutes).
+    ``reprice(row)``: the row's cost now, if its price moved since it was planned; the
+    ``submitting`` commit then re-checks it against the run's caps (see ``Ledger.begin_send``).
 
     :attr:`unrecorded` lists (row, send id) the API confirmed but the ledger failed to
     record: the caller reports them when it gives up on the ledger.
@@ -104,6 +107,7 @@ class SendAttempt:
         on_committed: Callable[[float], None] | None = None,
         stopping: Callable[[], bool] | None = None,
         stop_requested: anyio.Event | None = None,
+        reprice: Callable[[LedgerRow], Repriced | None] | None = None,
     ) -> None:
         self.client = client
         self.calls = calls
@@ -116,6 +120,7 @@ class SendAttempt:
         self._on_committed = on_committed
         self._stopping = stopping
         self._stop_requested = stop_requested
+        self._reprice = reprice
 
     async def __call__(
         self, row: LedgerRow, rules: AttemptRules, *, reread: bool = False
@@ -198,6 +203,7 @@ class SendAttempt:
             cooldown_since=since,
             dedupe_key=None if rules.allow_resend else row.dedupe_key,
             base_url=rules.base_url,
+            price=self._reprice(row) if self._reprice is not None else None,
         )
         if self._on_committed is not None:
             # Counted from the planned wake-up: a busy machine also wakes rows late.

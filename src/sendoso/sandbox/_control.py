@@ -35,6 +35,15 @@ class SandboxControl:
         result: dict[str, Any] = self._json(self._http.post("/_sandbox/faults", json=settings))
         return result
 
+    def set_price(self, gift_id: str, price: str | None) -> dict[str, str]:
+        """Charge ``price`` for ``gift_id`` from now on (in the catalog and for sends);
+        ``None``: its catalog price again. Returns every changed price."""
+        body = {"gift_id": gift_id, "price": price}
+        result: dict[str, str] = self._json(self._http.post("/_sandbox/prices", json=body))[
+            "prices"
+        ]
+        return result
+
     def clock(self) -> dict[str, Any]:
         """The virtual clock: ``now`` (ISO 8601 UTC), ``offset_seconds`` (how far it was
         advanced) and ``speed`` (times real time)."""

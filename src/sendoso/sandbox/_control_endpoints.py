@@ -15,7 +15,9 @@ from starlette.responses import JSONResponse, Response
 
 from sendoso.errors import FieldProblem
 from sendoso.sandbox._api import SandboxState
+from sendoso.sandbox._catalog import find_gift
 from sendoso.sandbox._lifecycle import LIFECYCLE, MAGIC
+from sendoso.sandbox._prices import parse_price
 from sendoso.sandbox._replies import Reply, error_reply, field_problem, parse_json, read_body
 
 __all__ = ["Controls"]
@@ -76,6 +78,25 @@ class Controls:
             else:
                 setattr(faults, name, float(value))
         return JSONResponse(faults.snapshot())
+
+    async def set_price(self, request: Request) -> Response:
+        """``{"gift_id": ..., "price": "30.00"}`` (``null``: the catalog's price again)."""
+        body = await self._control_body(request)
+        gift_id, price = body.get("gift_id"), parse_price(body.get("price"))
+        problems = [
+            field_problem(name, "unknown_field", f"{name} is not a price setting")
+            for name in sorted(set(body) - {"gift_id", "price"})
+        ]
+        if not isinstance(gift_id, str) or find_gift(gift_id) is None:
+            problems.append(field_problem("gift_id", "invalid", "gift_id must name a gift"))
+        if isinstance(price, str):
+            problems.append(field_problem("price", "invalid", price))
+        if problems:
+            return error_reply(request, 400, "invalid_request", problems[0].message, problems)
+        assert isinstance(gift_id, str)
+        assert not isinstance(price, str)
+        self.sandbox.prices.set(gift_id, price)
+        return JSONResponse({"prices": self.sandbox.prices.snapshot()})
 
     async def get_clock(self, request: Request) -> Response:
         return JSONResponse(self.sandbox.clock.snapshot())
