@@ -580,8 +580,9 @@ async def test_prices_that_rise_after_the_plan_never_take_a_run_over_its_budget(
     assert ledger.spend("dearer")[RowState.SUBMITTED] == {"USD": (Decimal(480), Decimal(480))}
     for row in ledger.rows("dearer", states=[RowState.SKIPPED]):
         assert row.skip_kind == "budget"
-        assert "40.00 USD now (25.00 planned)" in (row.error or "")
-        assert Param("max_spend") in Text.from_stored(row.error or "").parts
+        assert isinstance(row.error, Text)
+        assert "40.00 USD now (25.00 planned)" in row.error
+        assert Param("max_spend") in row.error.parts
 
 
 async def test_prices_that_fall_after_the_plan_send_every_row_at_the_new_price(
