@@ -8,7 +8,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from chaos._harness import MODES, ChaosConfig, ModeResult, iter_failures, run_chaos
+from chaos._harness import ALL_MODES, ChaosConfig, ModeResult, iter_failures, run_chaos
 
 __all__ = ["main", "render_table", "replay_command"]
 
@@ -45,8 +45,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mode",
         action="append",
-        choices=MODES,
-        help="trusted, untrusted or postgres; repeatable (default: all three)",
+        choices=ALL_MODES,
+        help=(
+            "trusted, untrusted, postgres, token5xx (the token endpoint failing mid-run) or"
+            " prices (prices rising between plan and send); repeatable (default: all)"
+        ),
     )
     parser.add_argument(
         "--concurrency", type=_positive, default=8, help="sends in flight per runner (8)"
@@ -62,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def replay_command(config: ChaosConfig) -> str:
-    modes = "" if config.modes == MODES else "".join(f" --mode {m}" for m in config.modes)
+    modes = "" if config.modes == ALL_MODES else "".join(f" --mode {m}" for m in config.modes)
     return (
         f".venv/bin/python -m chaos --rows {config.rows} --kills {config.kills}"
         f" --seed {config.seed}{modes}"
@@ -111,7 +114,7 @@ def render_table(results: Sequence[ModeResult]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     seed = args.seed if args.seed is not None else secrets.randbits(32)
-    modes = tuple(dict.fromkeys(args.mode)) if args.mode else MODES
+    modes = tuple(dict.fromkeys(args.mode)) if args.mode else ALL_MODES
     config = ChaosConfig(
         rows=args.rows,
         kills=args.kills,

@@ -52,7 +52,9 @@ from chaos._sandbox import CLIENT_ID, CLIENT_SECRET, sendoso_command, serve_sand
 from sendoso.sandbox import SandboxControl
 
 __all__ = [
+    "ALL_MODES",
     "MODES",
+    "OUTSIDE_MODES",
     "ChaosConfig",
     "FaultPlan",
     "Kill",
@@ -63,6 +65,10 @@ __all__ = [
 ]
 
 MODES = ("trusted", "untrusted", "postgres")
+#: Faults outside the runner (chaos/_outside.py): the token endpoint failing, prices rising.
+OUTSIDE_MODES = ("token5xx", "prices")
+#: Every mode `python -m chaos` knows, and runs by default.
+ALL_MODES = MODES + OUTSIDE_MODES
 #: A run that sends nothing for this long is stuck: the harness gives up on it.
 _STALL_SECONDS = 180.0
 _POLL_SECONDS = 0.02
@@ -154,6 +160,10 @@ def run_chaos(
             workdir = Path(tempfile.mkdtemp(prefix=f"sendoso-chaos-{mode}-"))
             if mode == "postgres":
                 result = _postgres_mode(config, control, workdir, postgres_url, stack)
+            elif mode in OUTSIDE_MODES:
+                from chaos._outside import run_outside_mode  # it builds on this module
+
+                result = run_outside_mode(mode, config, control, workdir)
             else:
                 result = _run_mode(mode, config, control, workdir, ledger=None)
             if result.ok or result.skipped is not None:

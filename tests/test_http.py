@@ -11,6 +11,7 @@ import pytest
 
 from sendoso import (
     AmbiguousSendError,
+    APIConnectionError,
     AuthenticationError,
     BadRequestError,
     InternalServerError,
@@ -403,3 +404,23 @@ def test_a_rate_limited_send_can_be_handed_back_at_once_with_everyone_paused() -
         read_answer, clock=clock,
     )  # fmt: skip
     assert response.status_code == 200
+
+
+def test_a_transport_error_without_a_message_is_still_named() -> None:
+    # httpx raises some errors (a read timeout, a cut stream) with an empty message: the
+    # error must still say what failed, never "after 5 attempts ()".
+    call = Call("POST", "/api/v3/sends", kind="send", json={}, idempotency_key="k9")
+
+    def answer(n: int, spec: Any) -> httpx.ReadError:
+        return httpx.ReadError("", request=httpx.Request(spec.method, spec.url))
+
+    with pytest.raises(AmbiguousSendError) as caught:
+        drive(flow_for(call, trusts_idempotency=True, backoff_base=0), answer)
+    assert "()" not in str(caught.value)
+    assert "attempts (ReadError)" in str(caught.value)
+    with pytest.raises(AmbiguousSendError) as untrusted:
+        drive(flow_for(call, trusts_idempotency=False), answer)
+    assert "(ReadError)" in str(untrusted.value)
+    with pytest.raises(APIConnectionError) as read:
+        drive(flow_for(Call("GET", "/api/v3/gifts"), backoff_base=0), answer)
+    assert str(read.value).endswith("attempts: ReadError")

@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "APIError": "sendoso.errors",
     "APIStatusError": "sendoso.errors",
     "APITimeoutError": "sendoso.errors",
+    "TokenUnavailableError": "sendoso.errors",
     "Address": "sendoso.models",
     "AmbiguousSendError": "sendoso.errors",
     "AsyncSendoso": "sendoso._client",
@@ -101,6 +102,7 @@ if TYPE_CHECKING:
     from sendoso.errors import SendosoError as SendosoError
     from sendoso.errors import Step as Step
     from sendoso.errors import Text as Text
+    from sendoso.errors import TokenUnavailableError as TokenUnavailableError
     from sendoso.errors import UnprocessableEntityError as UnprocessableEntityError
     from sendoso.errors import ValidationError as ValidationError
     from sendoso.errors import Wording as Wording

@@ -229,7 +229,10 @@ class Sendoso(_ClientBase[httpx.Client]):
                 except httpx.RequestError as exc:
                     outcome = exc
             elif isinstance(action, Authorize):
-                outcome = self._token(action.stale)
+                try:
+                    outcome = self._token(action.stale)
+                except SendosoError as exc:  # the flow decides what it means for the call
+                    outcome = exc
             else:
                 time.sleep(action.seconds)
                 outcome = None
@@ -294,7 +297,10 @@ class AsyncSendoso(_ClientBase[httpx.AsyncClient]):
                 except httpx.RequestError as exc:
                     outcome = exc
             elif isinstance(action, Authorize):
-                outcome = await self._token(action.stale)
+                try:
+                    outcome = await self._token(action.stale)
+                except SendosoError as exc:  # the flow decides what it means for the call
+                    outcome = exc
             else:
                 await anyio.sleep(action.seconds)
                 outcome = None

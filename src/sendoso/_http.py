@@ -37,7 +37,9 @@ from sendoso.errors import (
     FieldProblem,
     Param,
     RateLimitError,
+    ResponseParseError,
     Text,
+    TokenUnavailableError,
     status_error_class,
 )
 
@@ -197,6 +199,9 @@ def call_flow(
     throttled = 0
     stale_token: BearerToken | None = None
     refreshed = False
+    # Whether an attempt so far may have been processed (no answer, a 5xx, a 409): until then
+    # a send handed back is certainly not sent.
+    may_have_sent = False
     # The first attempt takes the slot prebooked under the idempotency key, if any (the batch
     # runner waits for it before recording "submitting"); retries book their own.
     ticket = call.idempotency_key
@@ -211,9 +216,20 @@ def call_flow(
                 status_code=429,
                 retry_after=paused,
             )
+        if (
+            paused > 0
+            and call.kind == "send"
+            and not (may_have_sent or policy.wait_on_rate_limited_sends)
+        ):
+            raise _handed_back(paused)
         token: BearerToken | None = None
         if call.authenticated:
-            token = yield Authorize(stale_token)
+            # The driver answers with the token, or with the error that getting one raised:
+            # either way this call's own request has not been transmitted yet.
+            answer = yield Authorize(stale_token)
+            if isinstance(answer, BaseException):
+                raise _without_token(answer)
+            token = answer
         delay = pacer.reserve(ticket)
         ticket = None
         if delay > 0:
@@ -221,6 +237,8 @@ def call_flow(
             # Another caller's 429 may have paused everyone while this one waited for a slot
             # booked before the pause: never transmit inside the pause.
             while (delay := pacer.paused_for()) > 0:
+                if call.kind == "send" and not (may_have_sent or policy.wait_on_rate_limited_sends):
+                    raise _handed_back(delay)
                 yield Wait(delay)
         started = time.monotonic()
         outcome = yield Transmit(_request_spec(call, url, token))
@@ -235,14 +253,17 @@ def call_flow(
                 call.method, call.path, elapsed_ms, type(outcome).__name__, attempt,
             )  # fmt: skip
             never_sent = isinstance(outcome, _NOT_SENT)
+            may_have_sent = may_have_sent or not never_sent
             if call.kind == "send" and not never_sent and not deduplicated():
-                raise _ambiguous(call, f"no readable reply ({type(outcome).__name__}: {outcome})")
+                raise _ambiguous(call, f"no readable reply ({_transport_text(outcome)})")
             if _refused(outcome) and retries >= _refused_retries(url, policy):
                 raise _refused_error(url, attempt)
             if retries >= policy.max_retries:
                 if call.kind == "send" and not never_sent:
                     raise _ambiguous(
-                        call, f"still failing after {attempt} attempts ({outcome})", retry_safe=True
+                        call,
+                        f"still failing after {attempt} attempts ({_transport_text(outcome)})",
+                        retry_safe=True,
                     )
                 raise _connection_error(outcome, attempt)
             wait = policy.backoff(retries)
@@ -271,6 +292,7 @@ def call_flow(
             continue
 
         in_progress = status == 409 and call.kind == "send" and deduplicated()
+        may_have_sent = may_have_sent or in_progress or status >= 500
         if status == 429 or in_progress:
             asked = retry_after_seconds(response.headers)
             # "Retry now" (0, or a reset time already past) still gets a backoff, or a busy
@@ -307,6 +329,41 @@ def call_flow(
                     call, f"still {status} after {attempt} attempts", request_id, retry_safe=True
                 )
         raise error_from_response(response)
+
+
+def _handed_back(paused: float) -> RateLimitError:
+    """A send not transmitted because everyone is paused after a 429, for a caller that keeps
+    its own queue (``wait_on_rate_limited_sends=False``): it must not sit "in flight" for the
+    pause, where it could not be stopped."""
+    return RateLimitError(
+        f"rate limited: the API asked to wait {paused:.0f} s more before the next request; "
+        "the send was not transmitted",
+        status_code=429,
+        retry_after=paused,
+    )
+
+
+def _without_token(exc: BaseException) -> BaseException:
+    """What a call fails with when no token could be had for it. A token endpoint that failed
+    (5xx, an unreadable answer, unreachable) is a :class:`TokenUnavailableError`, which says
+    the call's own request never left, unlike the same 5xx from a send. Refused credentials,
+    a 429 and other definite answers stay what they are."""
+    if isinstance(exc, TokenUnavailableError):
+        return exc
+    status: int | None = None
+    if isinstance(exc, APIStatusError) and exc.status_code >= 500:
+        status = exc.status_code
+        reason = f"the token endpoint answered HTTP {status}: {exc.message}"
+    elif isinstance(exc, ResponseParseError | APIConnectionError):
+        reason = f"the token endpoint failed: {exc}"
+    else:
+        return exc
+    failure = TokenUnavailableError(
+        f"could not obtain an access token ({reason}); the request was not sent",
+        status_code=status,
+    )
+    failure.__cause__ = exc
+    return failure
 
 
 def _request_spec(call: Call, url: str, token: BearerToken | None) -> RequestSpec:
@@ -386,7 +443,14 @@ def _refused_error(url: str, attempts: int) -> APIConnectionError:
 def _connection_error(exc: httpx.RequestError, attempts: int) -> APIConnectionError:
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     host = urlsplit(str(exc.request.url)).netloc if _has_request(exc) else "the API"
-    return cls(f"could not reach {host} after {attempts} attempts: {type(exc).__name__}: {exc}")
+    return cls(f"could not reach {host} after {attempts} attempts: {_transport_text(exc)}")
+
+
+def _transport_text(exc: httpx.RequestError) -> str:
+    """``ReadError: reason``, or just ``ReadError``: httpx raises some errors (timeouts, cut
+    streams) with an empty message, which alone would read as nothing at all."""
+    reason = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {reason}" if reason else type(exc).__name__
 
 
 def _has_request(exc: httpx.RequestError) -> bool:

@@ -7,7 +7,8 @@
 │                                 ``.limit``, ``.spent``, ``.needed``
 ├── ``ValidationError``           the request is invalid; ``.problems`` lists every one
 └── ``APIError``                  something happened talking to the API
-    ├── ``APIConnectionError``    no usable answer (``APITimeoutError`` for timeouts)
+    ├── ``APIConnectionError``    no usable answer (``APITimeoutError`` for timeouts;
+    │                             ``TokenUnavailableError``: no access token, nothing sent)
     ├── ``AmbiguousSendError``    a send may or may not have been created; carries the key
     ├── ``ResponseParseError``    the API answered with something we could not read
     └── ``APIStatusError``        the API answered with an error status
@@ -73,6 +74,7 @@ __all__ = [
     "SendosoError",
     "Step",
     "Text",
+    "TokenUnavailableError",
     "UnprocessableEntityError",
     "ValidationError",
     "Wording",
@@ -360,6 +362,18 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """The request timed out."""
+
+
+class TokenUnavailableError(APIConnectionError):
+    """No access token could be obtained (the token endpoint failed, answered something
+    unreadable, or could not be reached), so the request it was for was never transmitted:
+    a send is certainly not created, and the same call later is safe. ``status_code`` is the
+    token endpoint's answer, if it gave one. Refused credentials are not this error but
+    :class:`AuthenticationError`: waiting does not fix them."""
+
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class AmbiguousSendError(APIError):

@@ -84,3 +84,29 @@ def test_ctrl_c_lets_the_sends_in_flight_finish_and_the_run_resumes(
     with Ledger(url) as ledger:
         assert ledger.counts("calm") == {RowState.SUBMITTED: 120}
         _assert_each_valid_row_sent_once(sandbox, ledger, "calm")
+
+
+def test_a_stop_ends_the_wait_for_a_long_rate_limit_pause(sandbox: Any, tmp_path: Path) -> None:
+    """Every send answers 429 with Retry-After: 100: the run pauses. SIGTERM then ends the
+    wait at once (the process exits long before the pause would), and every row is back to
+    `planned`: none is left `submitting`, none was sent."""
+    path, _ = recipients_csv(tmp_path / "crm.csv", 40)
+    url = f"sqlite:///{tmp_path}/ledger.db"
+    sandbox.faults(send_retry_after=100)
+    command = ["batch", "run", str(path), "--run-id", "paused", "--yes", "--ledger", url]
+    log = tmp_path / "run.log"
+    process = _start(command, sandbox, log)
+    try:
+        wait_until(lambda: sandbox.stats()["faults"]["rate_limited"] > 0, "the run to pause")
+        process.send_signal(signal.SIGTERM)
+        # Well under the 100 s pause: a process still waiting it out fails here.
+        code = process.wait(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert code != 0, log.read_text()
+    with Ledger(url) as ledger:
+        counts = ledger.counts("paused")
+        assert counts == {RowState.PLANNED: 40}, log.read_text()
+    assert sandbox.sends() == []

@@ -21,8 +21,9 @@ from sendoso.batch import (
     RunEnd,
     RunResult,
     prepare_run,
+    report_record,
 )
-from sendoso.errors import AuthenticationError, Step, Text
+from sendoso.errors import AuthenticationError, Param, Step, Text
 from sendoso.models import Gift
 
 from ._files import EGIFT, recipients_csv
@@ -508,3 +509,96 @@ async def test_rate_limited_rows_go_back_to_the_queue_not_to_unknown(
     assert sandbox.stats()["faults"]["rate_limited"] > 0
     assert result.moved.get(RowState.PLANNED, 0) > 0  # handed back at least once
     assert set(_keys_on_server(sandbox).values()) == {1}
+
+
+async def test_a_failing_token_endpoint_leaves_rows_planned_not_unknown(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """The token expires mid-run and the token endpoint answers 500: no send was transmitted,
+    so with a server that does not deduplicate the rows go back to `planned` (none
+    `unknown`), the run pauses on the streak, and a resume sends each row exactly once."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 30, gift=EGIFT)
+    _plan(ledger, sandbox, path, "tokenless")
+    broken = False
+
+    def break_tokens_after_five() -> None:
+        nonlocal broken
+        if not broken and runner.moves[RowState.SUBMITTED] >= 5:
+            broken = True
+            sandbox.faults(token_error=500)
+            sandbox.advance(3 * 86400)  # every token issued so far has expired on the server
+
+    client = sandbox.async_client(trust_idempotency=False, max_retries=1)
+    async with client:
+        runner = BatchRunner(
+            ledger,
+            client,
+            "tokenless",
+            concurrency=2,
+            max_failures_in_a_row=3,
+            on_progress=break_tokens_after_five,
+        )
+        paused = await runner.run()
+
+    assert paused.end is RunEnd.FAILING, paused.message
+    assert "access token" in paused.message
+    counts = ledger.counts("tokenless")
+    assert RowState.UNKNOWN not in counts
+    assert RowState.SUBMITTING not in counts
+    assert counts[RowState.SUBMITTED] == len(sandbox.sends())
+    assert counts[RowState.PLANNED] > 0
+
+    sandbox.faults(token_error=0)
+    done = await _run(ledger, sandbox.async_client(trust_idempotency=False), "tokenless")
+    assert done.counts == {RowState.SUBMITTED: 30}
+    assert set(_keys_on_server(sandbox).values()) == {1}
+    assert len(sandbox.sends()) == 30
+
+
+async def test_prices_that_rise_after_the_plan_never_take_a_run_over_its_budget(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Planned at 25 USD a gift against a 500 USD budget; the price is 40 when the run sends:
+    12 rows fit, the 8 others are skipped (budget) saying planned vs now, and what the run
+    spent at the prices it paid stays within 500."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 20, gift=EGIFT)
+    _plan(ledger, sandbox, path, "dearer", max_spend=["500"])
+    assert ledger.counts("dearer") == {RowState.PLANNED: 20}
+    sandbox.set_price(EGIFT, "40.00")
+
+    result = await _run(ledger, sandbox.async_client(), "dearer", concurrency=4)
+
+    assert result.end is RunEnd.FINISHED, result.message
+    assert result.counts == {RowState.SUBMITTED: 12, RowState.SKIPPED: 8}
+    sent = list(ledger.rows("dearer", states=[RowState.SUBMITTED]))
+    assert all(row.actual_estimate == {"USD": (Decimal(40), Decimal(40))} for row in sent)
+    assert len(sandbox.sends()) * Decimal(40) <= Decimal(500)
+    # The report and the run's spend show what the sends cost, beside what was planned.
+    record = report_record(sent[0])
+    assert record["estimate"] == {"USD": {"low": "25.00", "high": "25.00"}}
+    assert record["actual_estimate"] == {"USD": {"low": "40.00", "high": "40.00"}}
+    assert ledger.spend("dearer")[RowState.SUBMITTED] == {"USD": (Decimal(480), Decimal(480))}
+    for row in ledger.rows("dearer", states=[RowState.SKIPPED]):
+        assert row.skip_kind == "budget"
+        assert isinstance(row.error, Text)
+        assert "40.00 USD now (25.00 planned)" in row.error
+        assert Param("max_spend") in row.error.parts
+
+
+async def test_prices_that_fall_after_the_plan_send_every_row_at_the_new_price(
+    sandbox: Any, ledger: Ledger, tmp_path: Path
+) -> None:
+    """Planned at 40 (the budget fits 12 of 20 rows), sent at 25: the 12 planned rows go out,
+    recorded at what they cost now, and the rows the plan skipped stay skipped."""
+    path, _ = recipients_csv(tmp_path / "r.csv", 20, gift=EGIFT)
+    sandbox.set_price(EGIFT, "40.00")
+    _plan(ledger, sandbox, path, "cheaper", max_spend=["500"])
+    assert ledger.counts("cheaper") == {RowState.PLANNED: 12, RowState.SKIPPED: 8}
+    sandbox.set_price(EGIFT, None)
+
+    result = await _run(ledger, sandbox.async_client(), "cheaper", concurrency=4)
+
+    assert result.counts == {RowState.SUBMITTED: 12, RowState.SKIPPED: 8}
+    sent = ledger.rows("cheaper", states=[RowState.SUBMITTED])
+    assert all(row.actual_estimate == {"USD": (Decimal(25), Decimal(25))} for row in sent)
+    assert len(sandbox.sends()) == 12

@@ -22,6 +22,7 @@ from sendoso.errors import (
     RateLimitError,
     ResponseParseError,
     SendosoError,
+    TokenUnavailableError,
     UnprocessableEntityError,
     ValidationError,
     status_error_class,
@@ -188,6 +189,13 @@ CASES = [
     ),
     pytest.param(
         APITimeoutError("connect timed out"), False, Outcome.NOT_SENT, True, id="connect-timeout"
+    ),
+    pytest.param(
+        TokenUnavailableError("could not obtain an access token", status_code=500),
+        False,
+        Outcome.NOT_SENT,
+        True,
+        id="token-endpoint-5xx-untrusted",
     ),
     pytest.param(
         ValidationError([FieldProblem("email", "invalid", "email is not valid")], row=3),

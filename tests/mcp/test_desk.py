@@ -133,3 +133,32 @@ async def test_a_cap_s_refusal_carries_the_cap_and_the_next_step(
                 await desk.status(request_id="nope")
             assert unknown.value.next_steps == (Call("list_sends"),)
     assert len(sandbox.sends()) == 1
+
+
+async def test_a_failing_token_endpoint_does_not_block_the_request_id(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The token endpoint answers 500 when a send needs a new token: nothing was transmitted,
+    so the agent is told "not sent, retry" (not "may have been sent"), the request_id is not
+    held as possibly sent, and once the endpoint recovers the retry sends exactly once."""
+    rails = Guardrails(allow_send=True, daily_cap={"USD": Decimal("40")})
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        async with sandbox.async_client(trust_idempotency=False, max_retries=1) as client:
+            desk = SendDesk(client, ledger, rails)
+            await desk.catalog()
+            sandbox.faults(token_error=500)
+            sandbox.advance(3 * 86400)  # the desk's token has expired on the server
+            with pytest.raises(Refusal) as refused:
+                await desk.send(request_id="r1", gift_id=EGIFT, recipient=ADA, message="Hi")
+            assert "may have been sent" not in str(refused.value)
+            assert "not sent" in str(refused.value)
+            assert sandbox.sends() == []
+
+            sandbox.faults(token_error=0)
+            retried = await desk.send(request_id="r1", gift_id=EGIFT, recipient=ADA, message="Hi")
+            assert retried.send_id is not None
+            # The cap fits one gift, and r1 is counted once.
+            other = {**ADA, "email": "grace@example.com"}
+            with pytest.raises(Refusal, match="daily cap"):
+                await desk.send(request_id="r2", gift_id=EGIFT, recipient=other, message="Hi")
+    assert [send["id"] for send in sandbox.sends()] == [retried.send_id]

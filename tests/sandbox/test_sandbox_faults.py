@@ -11,7 +11,7 @@ import pytest
 from sendoso.sandbox import SandboxConfig, SandboxServer
 from sendoso.sandbox._runtime import Faults
 
-from .conftest import FrozenClock
+from .conftest import FrozenClock, fetch_token
 
 PostSend = Callable[..., httpx.Response]
 Sends = Callable[[], list[dict[str, Any]]]
@@ -28,6 +28,8 @@ def test_default_faults(client: httpx.Client) -> None:
         "token_ttl": 7200,
         "dedupe": True,
         "seed": None,
+        "token_error": 0,
+        "send_retry_after": 0,
     }
 
 
@@ -53,6 +55,9 @@ def test_faults_update_partially(set_faults: SetFaults, client: httpx.Client) ->
         {"seed": 1.5},
         {"error_rate": True},
         {"chaos": 1},
+        {"token_error": 404},
+        {"token_error": True},
+        {"send_retry_after": -1},
     ],
 )
 def test_bad_fault_settings_are_400(client: httpx.Client, body: dict[str, Any]) -> None:
@@ -252,3 +257,25 @@ def test_reset_forgets_everything(
     assert stats["token_requests"] == 0
     assert stats["responses_by_status"] == {}
     assert api.get("/api/v3/gifts").status_code == 401
+
+
+def test_token_error_fails_the_token_endpoint_only(
+    post_send: PostSend, set_faults: SetFaults, sandbox_sends: Sends, client: httpx.Client
+) -> None:
+    set_faults(token_error=503)
+    response = client.post("/oauth/token", json={"grant_type": "client_credentials"})
+    assert response.status_code == 503
+    assert response.json()["error"] == "server_error"
+    assert post_send().status_code == 201  # a token issued before still works
+    set_faults(token_error=0)
+    assert fetch_token(client)
+
+
+def test_send_retry_after_answers_every_send_429_with_that_wait(
+    post_send: PostSend, set_faults: SetFaults, sandbox_sends: Sends
+) -> None:
+    set_faults(send_retry_after=100)
+    response = post_send()
+    assert response.status_code == 429
+    assert response.headers["Retry-After"] == "100"
+    assert sandbox_sends() == []

@@ -18,7 +18,7 @@ from typing import IO, Any, Literal
 
 from sendoso._display import visible
 from sendoso.errors import FieldProblem, ValidationError, Wording, library_wording, worded
-from sendoso.ledger import Ledger, LedgerRow
+from sendoso.ledger import Ledger, LedgerRow, Totals
 from sendoso.models import format_totals
 
 __all__ = ["REPORT_COLUMNS", "neutralise", "report_record", "write_report", "write_report_to"]
@@ -34,6 +34,7 @@ REPORT_COLUMNS = (
     "status",
     "error",
     "estimate",
+    "actual_estimate",
 )
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -60,12 +61,21 @@ def report_record(row: LedgerRow, wording: Wording = library_wording) -> dict[st
         }
         if row.estimate
         else None,
+        # What the row was sent at when its price had moved since the plan (else empty).
+        "actual_estimate": _totals_record(row.actual_estimate),
     }
+
+
+def _totals_record(totals: Totals | None) -> dict[str, dict[str, str]] | None:
+    if not totals:
+        return None
+    return {cur: {"low": str(low), "high": str(high)} for cur, (low, high) in totals.items()}
 
 
 def _csv_cells(row: LedgerRow, wording: Wording) -> list[str]:
     record = report_record(row, wording)
     record["estimate"] = format_totals(row.estimate or {}, dash="-")
+    record["actual_estimate"] = format_totals(row.actual_estimate or {}, dash="-")
     return [neutralise("" if record[c] is None else str(record[c])) for c in REPORT_COLUMNS]
 
 

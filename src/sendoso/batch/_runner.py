@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 import anyio
@@ -35,11 +36,14 @@ from sendoso.ledger import (
     LedgerCalls,
     LedgerRow,
     Outcome,
+    Repriced,
     RowState,
     SendAttempt,
     describe_failure,
     new_owner,
 )
+from sendoso.models import Gift, SendRequest
+from sendoso.pricing import estimate_cost
 
 __all__ = [
     "BatchRunner",
@@ -131,6 +135,8 @@ class BatchRunner:
         self.idle_poll = idle_poll
         self.owner = new_owner()
         self._on_progress = on_progress
+        #: Set with the first stop (asked for, or a halt): ends rows' waits for their turn.
+        self._stop_requested = anyio.Event()
         self._db = LedgerCalls(ledger, wanted=concurrency, attempts=ledger_attempts)
         self._attempt = SendAttempt(
             client,
@@ -141,6 +147,8 @@ class BatchRunner:
             commit_lead=lambda: self._commit_lead,
             on_committed=self._committed,
             stopping=lambda: self._stopping,
+            stop_requested=self._stop_requested,
+            reprice=self._reprice,
         )
         #: (row, send id) the API confirmed but the ledger could not record.
         self.unrecorded = self._attempt.unrecorded
@@ -154,12 +162,18 @@ class BatchRunner:
         self._gone: set[str] = set()
         self._gift_checked: dict[str, bool] = {}
         self._catalog_lock = anyio.Lock()
+        #: The catalog as this runner last read it, by id: rows are re-priced against it.
+        self._catalog: dict[str, Gift] = {}
+        self._caps: dict[str, Decimal] | None = None
+        self._prices_moved = False
         self._sent_now = 0
         self.moves: Counter[RowState] = Counter()
 
     def request_stop(self) -> None:
-        """Finish the sends in flight, claim nothing more."""
+        """Finish the sends in flight, claim nothing more; rows waiting for their turn (a
+        429's pause) stop waiting and stay planned."""
         self._stopping = True
+        self._stop_requested.set()
         if self._end is None:
             self._end = RunEnd.STOPPED
             self._message = "stopped on request"
@@ -178,9 +192,11 @@ class BatchRunner:
             cooldown=timedelta(days=float(cooldown)) if cooldown else None,
             allow_resend=bool(info.options.get("allow_resend")),
         )
+        spend = info.options.get("max_spend")
+        self._caps = {cur: Decimal(cap) for cur, cap in spend.items()} if spend else None
         # Reading the catalog first also lets a sandbox identify itself, which decides
         # whether rows left in flight may be retried.
-        await self.client.gifts.list()
+        self._catalog = {gift.id: gift for gift in await self.client.gifts.list()}
         await self._db(self.ledger.release_dead_leases, self.run_id)
         try:
             async with anyio.create_task_group() as tasks:
@@ -344,11 +360,25 @@ class BatchRunner:
                 f"(last: {verdict.error}); paused so as not to burn through the file",
             )
 
+    def _reprice(self, row: LedgerRow) -> Repriced | None:
+        """The row's cost against the catalog as read now, once any row's price has moved
+        since the plan (until then every row costs what the plan's budget reserved)."""
+        gift = self._catalog.get(row.gift_id or "")
+        if gift is None or row.estimate is None or row.request is None:
+            return None
+        now = estimate_cost(gift, SendRequest.model_validate(row.request).country).totals()
+        if now != row.estimate:
+            self._prices_moved = True
+        if not self._prices_moved:
+            return None
+        return Repriced(planned=row.estimate, now=now, caps=self._caps)
+
     def _halt(self, end: RunEnd, message: str) -> None:
         if self._end is None or self._end is RunEnd.STOPPED:
             self._end = end
             self._message = message
         self._stopping = True
+        self._stop_requested.set()
 
     def _gone_reason(self, row: LedgerRow) -> str:
         return f"gift {row.gift_id} is no longer in the catalog (row {row.number})"
@@ -363,7 +393,8 @@ class BatchRunner:
                     catalog = await self.client.gifts.list()
                 except SendosoError:
                     return
-                still_there = any(gift.id == gift_id for gift in catalog)
+                self._catalog = {gift.id: gift for gift in catalog}
+                still_there = gift_id in self._catalog
                 self._gift_checked[gift_id] = still_there
                 if not still_there:
                     self._gone.add(gift_id)

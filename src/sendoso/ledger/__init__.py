@@ -5,7 +5,7 @@ The batch engine (``sendoso.batch``) and the MCP server (``sendoso.mcp``) sit ab
 knows neither, and speaks to the API only through the client it is given.
 """
 
-from sendoso.ledger._admission import PlanWriter, SendAdmission
+from sendoso.ledger._admission import PlanWriter, Repriced, SendAdmission
 from sendoso.ledger._attempt import AttemptResult, AttemptRules, SendAttempt, settle_hint
 from sendoso.ledger._calls import LedgerCalls
 from sendoso.ledger._errors import (
@@ -54,6 +54,7 @@ __all__ = [
     "Outcome",
     "PlanWriter",
     "PlannedRow",
+    "Repriced",
     "RowState",
     "RunExistsError",
     "RunInfo",

@@ -4,18 +4,34 @@ and the rules deciding whether one more send may be added (:class:`SendAdmission
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from sendoso.ledger._history import SPENDING, recently_gifted_in, sent_elsewhere_in
+from sendoso.errors import Param, Text
+from sendoso.ledger._history import GIFTED, SPENDING, recently_gifted_in, sent_elsewhere_in
 from sendoso.ledger._records import PlannedRow, Totals, add_totals, dump_totals, stored_error
 from sendoso.ledger._schema import PAGE, ROWS, RUNS, utc_now
 from sendoso.ledger._states import RowState
+from sendoso.pricing import over_cap
 
-__all__ = ["PlanWriter", "SendAdmission"]
+__all__ = ["PlanWriter", "Repriced", "SendAdmission"]
+
+
+@dataclass(frozen=True)
+class Repriced:
+    """A row's cost at send time, against the catalog as it is now, and the run's caps it
+    must still fit under (``field``: the parameter that set them)."""
+
+    planned: Totals | None
+    now: Totals
+    #: ``None``: no caps to fit under; the row is only recorded at its new price.
+    caps: Mapping[str, Decimal] | None
+    field: str = "max_spend"
 
 
 class PlanWriter:
@@ -95,9 +111,10 @@ class SendAdmission:
     def spend(self, *, source: str, since: datetime | None = None) -> Totals:
         """The estimated cost (low, high per currency) of the rows of every run from
         ``source`` that cost money or may: in flight, sent, unknown, and planned. With
-        ``since``, only rows attempted since then, plus every planned one."""
+        ``since``, only rows attempted since then, plus every planned one. A row sent after
+        its price moved counts at the price it was sent at."""
         query = (
-            sa.select(ROWS.c.estimate)
+            sa.select(sa.func.coalesce(ROWS.c.actual_estimate, ROWS.c.estimate))
             .join(RUNS, RUNS.c.run_id == ROWS.c.run_id)
             .where(
                 RUNS.c.source == source,
@@ -116,6 +133,40 @@ class SendAdmission:
         for (text,) in self._conn.execute(query):
             add_totals(totals, text)
         return totals
+
+    def committed(self) -> Totals:
+        """What this run's sends made, in flight or unknown cost: each at its actual estimate
+        (the one it was sent at), else its planned one."""
+        query = sa.select(sa.func.coalesce(ROWS.c.actual_estimate, ROWS.c.estimate)).where(
+            ROWS.c.run_id == self.run_id,
+            ROWS.c.estimate.is_not(None),
+            ROWS.c.state.in_(GIFTED),
+        )
+        totals: Totals = {}
+        for (text,) in self._conn.execute(query):
+            add_totals(totals, text)
+        return totals
+
+    def over_budget(self, price: Repriced) -> Text | None:
+        """Why a row re-priced at send time no longer fits under the run's caps, on top of
+        what its sends have committed; ``None`` if it fits."""
+        if price.caps is None:
+            return None
+        used = {cur: high for cur, (_, high) in self.committed().items()}
+        excess = over_cap(price.now, price.caps, used)
+        if excess is None:
+            return None
+        cur, needed = excess.currency, excess.needed
+        planned = (price.planned or {}).get(cur, (Decimal(0), Decimal(0)))[1]
+        if excess.cap is None:
+            return Text(f"it costs {cur} now and ", Param(price.field), f" sets no {cur} cap")
+        left = max(excess.cap - excess.used, Decimal(0))
+        return Text(
+            f"its price moved since the plan: up to {needed:.2f} {cur} now ({planned:.2f} "
+            f"planned), and {left:.2f} of the {excess.cap:.2f} {cur} ",
+            Param(price.field),
+            " is left after the sends made",
+        )
 
     def recently_gifted(self, recipient: str, *, since: datetime) -> bool:
         """Whether ``recipient`` was sent anything since ``since`` by any run (in flight and

@@ -28,6 +28,7 @@ import anyio
 from sqlalchemy.exc import SQLAlchemyError
 
 from sendoso.errors import SendosoError, Step, Text
+from sendoso.ledger._admission import Repriced
 from sendoso.ledger._calls import LedgerCalls
 from sendoso.ledger._records import LedgerRow
 from sendoso.ledger._states import Outcome, RowState, Verdict, outcome_of
@@ -85,7 +86,10 @@ class SendAttempt:
     before the row is recorded as rejected; ``commit_lead()``, how long before its turn at
     the pacer a row wakes to commit ``submitting``, and ``on_committed(seconds)``, how long
     after that planned wake-up the commit finished; ``stopping()``, checked once the row's
-    turn has come: if true, the row is given back unsent.
+    turn has come: if true, the row is given back unsent. ``stop_requested``, set when the
+    caller stops: it ends a row's wait for its turn at once (a 429's pause may be minutes).
+    ``reprice(row)``: the row's cost now, if its price moved since it was planned; the
+    ``submitting`` commit then re-checks it against the run's caps (see ``Ledger.begin_send``).
 
     :attr:`unrecorded` lists (row, send id) the API confirmed but the ledger failed to
     record: the caller reports them when it gives up on the ledger.
@@ -102,6 +106,8 @@ class SendAttempt:
         commit_lead: Callable[[], float] | None = None,
         on_committed: Callable[[float], None] | None = None,
         stopping: Callable[[], bool] | None = None,
+        stop_requested: anyio.Event | None = None,
+        reprice: Callable[[LedgerRow], Repriced | None] | None = None,
     ) -> None:
         self.client = client
         self.calls = calls
@@ -113,6 +119,8 @@ class SendAttempt:
         self._commit_lead = commit_lead
         self._on_committed = on_committed
         self._stopping = stopping
+        self._stop_requested = stop_requested
+        self._reprice = reprice
 
     async def __call__(
         self, row: LedgerRow, rules: AttemptRules, *, reread: bool = False
@@ -135,7 +143,12 @@ class SendAttempt:
             if row.send_key:
                 lead = self._commit_lead() if self._commit_lead is not None else 0.0
                 wake_at += max(0.0, self.client.pacer.prebook(row.send_key) - lead)
-                await anyio.sleep(max(0.0, wake_at - time.monotonic()))
+                await self._wait_until(wake_at)
+            # A 429 may have paused everyone since this turn was booked: wait the pause out
+            # here, still `planned`, where a stop can end the wait.
+            while (pause := self.client.pacer.paused_for()) > 0 and not self._stop_asked():
+                wake_at = time.monotonic() + pause
+                await self._wait_until(wake_at)
             if self._stopping is not None and self._stopping():
                 # Asked to stop while it waited for its turn: it was never sent.
                 await self.calls(self.ledger.release, row.run_id, row.number, self.owner)
@@ -165,6 +178,18 @@ class SendAttempt:
                 result = await self._send(row)
         return result
 
+    def _stop_asked(self) -> bool:
+        return self._stop_requested is not None and self._stop_requested.is_set()
+
+    async def _wait_until(self, deadline: float) -> None:
+        """Sleep until ``deadline`` (monotonic), or until a stop is requested."""
+        seconds = max(0.0, deadline - time.monotonic())
+        if self._stop_requested is None:
+            await anyio.sleep(seconds)
+            return
+        with anyio.move_on_after(seconds):
+            await self._stop_requested.wait()
+
     async def _commit(self, row: LedgerRow, rules: AttemptRules, wake_at: float) -> RowState | None:
         """Commit ``submitting`` (or ``skipped``, by the checks against other runs); the
         row's new state, ``None`` if the caller no longer holds it."""
@@ -178,6 +203,7 @@ class SendAttempt:
             cooldown_since=since,
             dedupe_key=None if rules.allow_resend else row.dedupe_key,
             base_url=rules.base_url,
+            price=self._reprice(row) if self._reprice is not None else None,
         )
         if self._on_committed is not None:
             # Counted from the planned wake-up: a busy machine also wakes rows late.

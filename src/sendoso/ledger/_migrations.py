@@ -65,6 +65,14 @@ def m004_dedupe_key_index(conn: Connection) -> None:
     DEDUPE_KEY_INDEX.create(conn, checkfirst=True)
 
 
+@migration
+def m005_row_actual_estimate(conn: Connection) -> None:
+    # A row's cost re-priced when it was sent (prices may move between a plan and its sends).
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("sendoso_rows")}
+    if "actual_estimate" not in columns:
+        conn.execute(sa.text("ALTER TABLE sendoso_rows ADD COLUMN actual_estimate TEXT"))
+
+
 #: The version a ledger has once every step ran.
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -89,6 +89,9 @@ class LedgerRow:
     updated_at: datetime
     submitted_at: datetime | None
     lease_owner: str | None
+    #: What the row was estimated at when it was sent, if the price had moved since the
+    #: plan (``estimate`` is the planned one); ``None``: as planned.
+    actual_estimate: Totals | None = None
 
 
 class ApprovalState(StrEnum):
@@ -183,6 +186,7 @@ def row_from(record: sa.Row[Any]) -> LedgerRow:
         updated_at=m["updated_at"],
         submitted_at=m["submitted_at"],
         lease_owner=m["lease_owner"],
+        actual_estimate=load_totals(m.get("actual_estimate")),
     )
 
 

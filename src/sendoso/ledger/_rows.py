@@ -14,7 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from sendoso.ledger._admission import SendAdmission
+from sendoso.errors import Text
+from sendoso.ledger._admission import Repriced, SendAdmission
 from sendoso.ledger._errors import LedgerError
 from sendoso.ledger._history import recently_gifted_in, resent_reason, sent_elsewhere_in
 from sendoso.ledger._records import (
@@ -189,13 +190,16 @@ class Rows(Store):
         cooldown_since: datetime | None = None,
         dedupe_key: str | None = None,
         base_url: str | None = None,
+        price: Repriced | None = None,
     ) -> RowState | None:
         """Move a planned row to ``submitting`` (the commit that precedes its POST).
 
         First checks, in the same transaction, that no other run to the same host has sent
         this recipient this gift (``dedupe_key``) or, with ``cooldown_since``, anything since
         then; if one has, the row is skipped instead. Returns the row's new state, or
-        ``None`` if the caller no longer holds it.
+        ``None`` if the caller no longer holds it. With ``price`` (its cost re-priced now), the
+        row must also still fit under the run's caps on top of what the run's sends have
+        committed, or it is skipped (``budget``); it is recorded at that price.
         """
         held_and_planned = ROWS.update().where(
             ROWS.c.run_id == run_id,
@@ -229,6 +233,13 @@ class Rows(Store):
                         "cooldown",
                         f"{recipient} was sent a gift by another run meanwhile (row {number})",
                     )
+            if skip is None and price is not None:
+                if self.dialect == "postgresql":
+                    # Two runners of one run re-checking its budget at once: one at a time.
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(run_id))))
+                over = SendAdmission(conn, run_id).over_budget(price)
+                if over is not None:
+                    skip = ("budget", Text(over, f" (row {number})"))
             if skip is not None:
                 target = RowState.SKIPPED
                 values: dict[str, Any] = {
@@ -240,6 +251,8 @@ class Rows(Store):
             else:
                 target = RowState.SUBMITTING
                 values = {"attempts": ROWS.c.attempts + 1, "submitted_at": utc_now()}
+                if price is not None:
+                    values["actual_estimate"] = dump_totals(price.now)
             result = conn.execute(
                 held_and_planned.values(state=target.value, updated_at=utc_now(), **values)
             )
@@ -316,11 +329,13 @@ class Rows(Store):
 
     def spend(self, run_id: str) -> dict[RowState, Totals]:
         """Estimated spend per state (low, high per currency) over rows that cost money or
-        may: submitted, submitting, unknown, and still planned."""
+        may: submitted, submitting, unknown, and still planned; a row sent after its price
+        moved counts at the price it was sent at."""
         result: dict[RowState, Totals] = {}
         with self._engine.connect() as conn:
+            cost = sa.func.coalesce(ROWS.c.actual_estimate, ROWS.c.estimate)
             records = conn.execute(
-                sa.select(ROWS.c.state, ROWS.c.estimate).where(
+                sa.select(ROWS.c.state, cost).where(
                     ROWS.c.run_id == run_id,
                     ROWS.c.estimate.is_not(None),
                     ROWS.c.state.in_(

@@ -110,6 +110,8 @@ ROWS = sa.Table(
     sa.Column("dedupe_key", sa.String(600)),
     sa.Column("request", sa.Text),
     sa.Column("estimate", sa.Text),
+    # The estimate at the `submitting` commit, when the catalog's price had moved since the plan.
+    sa.Column("actual_estimate", sa.Text),
     # Both come from the API's replies, unvalidated: no length limit to trip over.
     sa.Column("send_id", sa.Text),
     sa.Column("status", sa.Text),

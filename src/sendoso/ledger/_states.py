@@ -126,7 +126,8 @@ def outcome_of(exc: BaseException, *, trusted: bool) -> Verdict:
         return Verdict(Outcome.REJECTED, text)
     if isinstance(exc, APIConnectionError):
         # The HTTP policy raises this only when the request never left (the connection
-        # was not established); anything that may have reached the server is ambiguous.
+        # was not established, or no access token could be had for it: TokenUnavailableError);
+        # anything that may have reached the server is ambiguous.
         return Verdict(Outcome.NOT_SENT, text, server_failure=True)
     if isinstance(exc, SendosoError):
         return Verdict(Outcome.UNKNOWN, text)

@@ -29,6 +29,7 @@ from sendoso.sandbox._lifecycle import STATUS_RANK, create_time_problems, stage_
 from sendoso.sandbox._middleware import CutResponse
 from sendoso.sandbox._oauth import basic_credentials, hash_token, token_params
 from sendoso.sandbox._openapi import build_openapi
+from sendoso.sandbox._prices import Prices
 from sendoso.sandbox._replies import (
     MAX_BODY_BYTES,
     REALM,
@@ -77,6 +78,7 @@ class SandboxState:
         self.openapi = build_openapi()
         self.client_secret = config.client_secret
         self.hold = Hold()
+        self.prices = Prices()
         #: How the latency fault waits; a test may record the delays instead of waiting them.
         self.sleep: Callable[[float], Awaitable[None]] = anyio.sleep
 
@@ -89,6 +91,7 @@ class SandboxState:
         self.stats.clear()
         self.in_flight.clear()
         self.hold.clear()
+        self.prices.clear()
 
     # Shared steps.
 
@@ -189,6 +192,12 @@ class SandboxState:
         self.stats.requests["POST /oauth/token"] += 1
         self.stats.token_requests += 1
         await self._delay()
+        if self.faults.token_error:
+            self.stats.errors += 1
+            status = self.faults.token_error
+            return oauth_error(
+                status, "server_error", f"injected fault: the token endpoint answered {status}"
+            )
         raw = await read_body(
             request,
             lambda: oauth_error(413, "invalid_request", "the request body is larger than 1 MB"),
@@ -302,7 +311,7 @@ class SandboxState:
         if problems:
             return error_reply(request, 400, "invalid_request", problems[0].message, problems)
 
-        gifts = [gift for gift in CATALOG if filters.matches(gift)]
+        gifts = [gift for gift in map(self.prices.of, CATALOG) if filters.matches(gift)]
         total = len(gifts)
         total_pages = math.ceil(total / per_page)
         start = (page - 1) * per_page
@@ -322,6 +331,18 @@ class SandboxState:
     async def create_send(self, request: Request) -> Response:
         self.stats.requests["POST /api/v3/sends"] += 1
         self._rate_limit(request)
+        if self.faults.send_retry_after:
+            self.stats.rate_limited += 1
+            wait = math.ceil(self.faults.send_retry_after)
+            raise Reply(
+                error_reply(
+                    request,
+                    429,
+                    "rate_limit_exceeded",
+                    f"injected fault: sends are paused; retry after {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
+            )
         self._authenticate(request)
         raw = await read_body(
             request,
@@ -495,6 +516,7 @@ class SandboxState:
 
         send_request = normalize(parsed)
         gift = find_gift(send_request.gift_id) if send_request.gift_id else None
+        gift = self.prices.of(gift) if gift is not None else None
         problems = validate(send_request, gift)
         fields_with_problems = {p.field for p in problems}
         if send_request.gift_id and gift is None and "gift_id" not in fields_with_problems:

@@ -39,6 +39,7 @@ def create_app(config: SandboxConfig | None = None) -> Starlette:
         ("/openapi.json", sandbox.openapi_json, "GET", "openapi"),
         ("/_sandbox/faults", controls.get_faults, "GET", "get_faults"),
         ("/_sandbox/faults", controls.set_faults, "POST", "set_faults"),
+        ("/_sandbox/prices", controls.set_price, "POST", "set_price"),
         ("/_sandbox/clock", controls.get_clock, "GET", "get_clock"),
         ("/_sandbox/clock", controls.advance_clock, "POST", "advance_clock"),
         ("/_sandbox/hold", controls.get_hold, "GET", "get_hold"),

@@ -29,8 +29,19 @@ class SandboxControl:
 
     def faults(self, **settings: Any) -> dict[str, Any]:
         """Change fault settings (``latency_ms``, ``error_rate``, ``drop_rate``,
-        ``rate_limit``, ``token_ttl``, ``seed``); returns all of them."""
+        ``rate_limit``, ``token_ttl``, ``seed``, ``token_error``: the status the token
+        endpoint answers, 0 off; ``send_retry_after``: every send answers 429 with this
+        ``Retry-After``, 0 off); returns all of them."""
         result: dict[str, Any] = self._json(self._http.post("/_sandbox/faults", json=settings))
+        return result
+
+    def set_price(self, gift_id: str, price: str | None) -> dict[str, str]:
+        """Charge ``price`` for ``gift_id`` from now on (in the catalog and for sends);
+        ``None``: its catalog price again. Returns every changed price."""
+        body = {"gift_id": gift_id, "price": price}
+        result: dict[str, str] = self._json(self._http.post("/_sandbox/prices", json=body))[
+            "prices"
+        ]
         return result
 
     def clock(self) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from starlette.responses import JSONResponse, Response
 
 from sendoso.errors import FieldProblem
 from sendoso.sandbox._api import SandboxState
+from sendoso.sandbox._catalog import find_gift
 from sendoso.sandbox._lifecycle import LIFECYCLE, MAGIC
+from sendoso.sandbox._prices import parse_price
 from sendoso.sandbox._replies import Reply, error_reply, field_problem, parse_json, read_body
 
 __all__ = ["Controls"]
@@ -68,12 +70,33 @@ class Controls:
                 faults.reseed(value)
             elif name == "dedupe":
                 faults.dedupe = value
+            elif name == "token_error":
+                faults.token_error = value
             elif name == "rate_limit":
                 faults.rate_limit = None if value is None else float(value)
                 self.sandbox.bucket.set_rate(faults.rate_limit)
             else:
                 setattr(faults, name, float(value))
         return JSONResponse(faults.snapshot())
+
+    async def set_price(self, request: Request) -> Response:
+        """``{"gift_id": ..., "price": "30.00"}`` (``null``: the catalog's price again)."""
+        body = await self._control_body(request)
+        gift_id, price = body.get("gift_id"), parse_price(body.get("price"))
+        problems = [
+            field_problem(name, "unknown_field", f"{name} is not a price setting")
+            for name in sorted(set(body) - {"gift_id", "price"})
+        ]
+        if not isinstance(gift_id, str) or find_gift(gift_id) is None:
+            problems.append(field_problem("gift_id", "invalid", "gift_id must name a gift"))
+        if isinstance(price, str):
+            problems.append(field_problem("price", "invalid", price))
+        if problems:
+            return error_reply(request, 400, "invalid_request", problems[0].message, problems)
+        assert isinstance(gift_id, str)
+        assert not isinstance(price, str)
+        self.sandbox.prices.set(gift_id, price)
+        return JSONResponse({"prices": self.sandbox.prices.snapshot()})
 
     async def get_clock(self, request: Request) -> Response:
         return JSONResponse(self.sandbox.clock.snapshot())
@@ -199,6 +222,20 @@ def _check_bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else "must be true or false"
 
 
+def _check_token_error(value: Any) -> str | None:
+    ok = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and (value == 0 or 500 <= value <= 599)
+    )
+    return None if ok else "must be an HTTP status from 500 to 599, or 0 for off"
+
+
+def _check_retry_after(value: Any) -> str | None:
+    ok = _is_number(value) and 0 <= value <= 86400
+    return None if ok else "must be a number of seconds from 0 to 86400 (0: off)"
+
+
 def _check_seed(value: Any) -> str | None:
     ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
     return None if ok else "must be an integer or null"
@@ -213,4 +250,6 @@ _FAULT_CHECKS: dict[str, Callable[[Any], str | None]] = {
     "token_ttl": _check_ttl,
     "dedupe": _check_bool,
     "seed": _check_seed,
+    "token_error": _check_token_error,
+    "send_retry_after": _check_retry_after,
 }

@@ -109,6 +109,12 @@ class Faults:
     jitter_ms: float = 0.0
     dedupe: bool = True
     seed: int | None = None
+    #: An HTTP status (500-599) that ``POST /oauth/token`` answers while set; 0: off. A token
+    #: endpoint failing while the API itself works (a failure before any send is transmitted).
+    token_error: int = 0
+    #: Seconds every ``POST /api/v3/sends`` is told to wait in a 429's ``Retry-After``; 0: off.
+    #: A long pause the bucket (``rate_limit``) cannot make for sends alone.
+    send_retry_after: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
     #: Its own generator: how many requests were delayed must not shift which sends fail.
     jitter_rng: random.Random = field(default_factory=random.Random)
@@ -142,6 +148,8 @@ class Faults:
             "token_ttl": self.token_ttl,
             "dedupe": self.dedupe,
             "seed": self.seed,
+            "token_error": self.token_error,
+            "send_retry_after": self.send_retry_after,
         }
 
 
