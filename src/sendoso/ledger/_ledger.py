@@ -73,19 +73,28 @@ class Ledger(Rows, Leases, Approvals):
             raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {self.dialect}")
         if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
             path = Path(parsed.database).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                # Recipients' names, emails and addresses live here: readable by the owner
-                # only, like the token cache.
-                # (SQLite gives its -wal and -shm files the same mode.)
-                path.touch(mode=0o600)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    # Recipients' names, emails and addresses live here: readable by the
+                    # owner only, like the token cache.
+                    # (SQLite gives its -wal and -shm files the same mode.)
+                    path.touch(mode=0o600)
+            except OSError as exc:
+                # A read-only filesystem, a file where a directory should be, no permission:
+                # the place given for the ledger is unusable, like a bad URL.
+                raise LedgerError(
+                    f"cannot create the ledger {self.display_url}: "
+                    f"{exc.strerror or exc} ({exc.filename or path})",
+                    field="ledger",
+                ) from None
         self._engine = self._make_engine(parsed, busy_timeout)
         try:
             self._migrate()
         except sa.exc.OperationalError as exc:
             self._engine.dispose()
             raise LedgerError(
-                f"cannot open the ledger {self.display_url}: {exc.orig or exc}"
+                f"cannot open the ledger {self.display_url}: {exc.orig or exc}", field="ledger"
             ) from None
         except BaseException:
             self._engine.dispose()
