@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,6 +50,28 @@ def default_ledger_url() -> str:
 
     path = Path(platformdirs.user_data_dir("sendoso")) / "ledger.db"
     return f"sqlite:///{path}"
+
+
+def _switch_to_wal(cursor: Any, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting out a lock like any other statement would.
+
+    While the database is still in rollback-journal mode (a fresh file, opened by several
+    processes at once), the switch needs a lock it does not wait for: SQLite answers
+    "database is locked" at once, without its busy handler. Tried again, with short sleeps,
+    until ``busy_timeout`` has passed (the same bound as every other statement); once one
+    process has switched, the mode is stored in the file and the others' switch is a no-op.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 class Ledger(Rows, Leases, Approvals):
@@ -131,7 +155,7 @@ class Ledger(Rows, Leases, Approvals):
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _switch_to_wal(cursor, busy_timeout)
                 # FULL: a row committed "submitting" before its POST must survive even a
                 # power cut, or a resume could POST it again to a server that does not
                 # deduplicate. One fsync per transition is nothing beside the network.
