@@ -31,6 +31,7 @@ from sendoso.errors import Param, Step, Text
 from sendoso.ledger._admission import PlanWriter
 from sendoso.ledger._approvals import Approvals
 from sendoso.ledger._errors import LedgerError, RunExistsError
+from sendoso.ledger._journal import SendJournal, journal_path
 from sendoso.ledger._leases import Leases
 from sendoso.ledger._migrations import migrate
 from sendoso.ledger._records import RunInfo, run_from
@@ -112,9 +113,12 @@ class Ledger(Rows, Leases, Approvals):
                     f"{exc.strerror or exc} ({exc.filename or path})",
                     field="ledger",
                 ) from None
+        self.journal = SendJournal(journal_path(parsed))
         self._engine = self._make_engine(parsed, busy_timeout)
         try:
             self._migrate()
+            # Sends the API confirmed that an earlier process could not record: first.
+            self.apply_journal()
         except sa.exc.OperationalError as exc:
             self._engine.dispose()
             raise LedgerError(
@@ -185,6 +189,7 @@ class Ledger(Rows, Leases, Approvals):
 
     def close(self) -> None:
         self._engine.dispose()
+        self.journal.close()
         if self._scratch_dir is not None:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
             self._scratch_dir = None

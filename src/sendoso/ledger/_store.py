@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Engine
 
+from sendoso.ledger._journal import SendJournal
+
 __all__ = ["Store"]
 
 
@@ -15,3 +17,5 @@ class Store:
     #: ``"sqlite"`` or ``"postgresql"``.
     dialect: str
     display_url: str
+    #: Send ids the API returned, kept outside the database (:mod:`._journal`).
+    journal: SendJournal
