@@ -202,7 +202,7 @@ class BatchRunner:
             # Whatever this runner still holds (cancelled mid-row) is free for the next one
             # at once; its state alone says what happens to it.
             with anyio.CancelScope(shield=True), contextlib.suppress(SQLAlchemyError):
-                await self._db(self.ledger.release_owner, self.run_id, self.owner)
+                await self._closing_db()(self.ledger.release_owner, self.run_id, self.owner)
         if self._end is None:
             self._end = RunEnd.FINISHED
             self._message = "every row has a final state"
@@ -212,9 +212,10 @@ class BatchRunner:
         counts: dict[RowState, int] = {}
         skipped: dict[str, int] = {}
         with contextlib.suppress(SQLAlchemyError):  # a failed ledger is already the end
-            counts = await self._db(self.ledger.counts, self.run_id)
-            skipped = await self._db(self.ledger.skip_counts, self.run_id)
-            await self._db(
+            db = self._closing_db()
+            counts = await db(self.ledger.counts, self.run_id)
+            skipped = await db(self.ledger.skip_counts, self.run_id)
+            await db(
                 self.ledger.set_note,
                 self.run_id,
                 None if self._end is RunEnd.FINISHED else self._message,
@@ -229,6 +230,13 @@ class BatchRunner:
             unrecorded=list(self.unrecorded),
             skipped=skipped,
         )
+
+    def _closing_db(self) -> LedgerCalls:
+        """Ledger calls for the run's last words: tried once only if the ledger already
+        failed (it was given every chance; the report must not wait on it again)."""
+        if self._end is RunEnd.LEDGER:
+            return LedgerCalls(self.ledger, wanted=1, attempts=1)
+        return self._db
 
     async def _heartbeat(self) -> None:
         while True:
