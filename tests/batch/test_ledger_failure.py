@@ -4,12 +4,14 @@ which the next open of the ledger applies before anything else."""
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.conftest import wait_until
 
 from sendoso.batch import BatchRunner, BatchSpec, Ledger, RowState, RunEnd, prepare_run
 
@@ -104,3 +106,46 @@ async def test_an_untrusted_host_gets_the_journalled_sends_not_unknown(
             done = await BatchRunner(reopened, client, "u", lease_seconds=1).run()
     assert done.counts == {RowState.SUBMITTED: 6}
     assert len(sandbox.sends()) == 6
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_ledger_file_lost_mid_run_stops_it_and_no_row_is_sent_twice(
+    sandbox: Any, tmp_path: Path, how: str
+) -> None:
+    """The ledger file is deleted (or replaced by another) while four sends are in flight:
+    the run stops as a ledger failure saying so, instead of "finishing" into a file nobody
+    reads. The same run planned again into a fresh ledger then sends only the rows never
+    sent: the four confirmed ones are taken from the send journal, not posted again."""
+    db = tmp_path / "ledger.db"
+    url = f"sqlite:///{db}"
+    path, _ = recipients_csv(tmp_path / "r.csv", 12, gift=EGIFT)
+    with sandbox.client() as client:
+        catalog = client.gifts.list()
+    spec = BatchSpec(path=str(path), run_id="lost")
+    sandbox.hold(1000, endpoint="POST /api/v3/sends")
+
+    def lose_the_file() -> None:
+        wait_until(lambda: sandbox.hold_state()["arrived"] >= 4, "four sends in flight")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        if how == "replaced":
+            Ledger(url).close()
+        sandbox.release_hold()
+
+    with Ledger(url) as ledger:
+        prepare_run(ledger, spec, catalog, base_url=sandbox.url)
+        loser = threading.Thread(target=lose_the_file)
+        loser.start()
+        async with sandbox.async_client() as client:
+            result = await BatchRunner(ledger, client, "lost", concurrency=4).run()
+        loser.join()
+    assert result.end is RunEnd.LEDGER
+    assert f"ledger file {db} was {how}" in result.message
+    assert len(sandbox.sends()) == 4
+
+    with Ledger(url) as fresh:
+        prepare_run(fresh, spec, catalog, base_url=sandbox.url)
+        async with sandbox.async_client() as client:
+            again = await BatchRunner(fresh, client, "lost").run()
+        assert again.counts == {RowState.SUBMITTED: 12}
+    assert sandbox.stats()["requests"]["POST /api/v3/sends"] == 12

@@ -96,8 +96,9 @@ class Ledger(Rows, Leases, Approvals):
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {self.dialect}")
+        path_opened: Path | None = None
         if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database).expanduser()
+            path = path_opened = Path(parsed.database).expanduser()
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 if not path.exists():
@@ -117,6 +118,8 @@ class Ledger(Rows, Leases, Approvals):
         self._engine = self._make_engine(parsed, busy_timeout)
         try:
             self._migrate()
+            if path_opened is not None:
+                self._remember_file(path_opened)
             # Sends the API confirmed that an earlier process could not record: first.
             self.apply_journal()
         except sa.exc.OperationalError as exc:

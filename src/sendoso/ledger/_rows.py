@@ -172,6 +172,7 @@ class Rows(Store):
             ROWS.c.lease_owner == owner,
         )
         with self._engine.begin() as conn:
+            self._check_file()
             skip: tuple[str, str] | None = None
             if recipient and (cooldown_since is not None or dedupe_key):
                 if self.dialect == "postgresql":
