@@ -8,7 +8,7 @@ import secrets
 import sys
 from collections.abc import Sequence
 
-from chaos._harness import MODES, ChaosConfig, ModeResult, iter_failures, run_chaos
+from chaos._harness import ALL_MODES, ChaosConfig, ModeResult, iter_failures, run_chaos
 
 __all__ = ["main", "render_table", "replay_command"]
 
@@ -45,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--mode",
         action="append",
-        choices=MODES,
-        help="trusted, untrusted or postgres; repeatable (default: all three)",
+        choices=ALL_MODES,
+        help="trusted, untrusted, postgres (killed runs), diskfull or pgdown (the ledger fails"
+        " mid-run); repeatable (default: all five)",
     )
     parser.add_argument(
         "--concurrency", type=_positive, default=8, help="sends in flight per runner (8)"
@@ -62,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def replay_command(config: ChaosConfig) -> str:
-    modes = "" if config.modes == MODES else "".join(f" --mode {m}" for m in config.modes)
+    modes = "" if config.modes == ALL_MODES else "".join(f" --mode {m}" for m in config.modes)
     return (
         f".venv/bin/python -m chaos --rows {config.rows} --kills {config.kills}"
         f" --seed {config.seed}{modes}"
@@ -73,7 +74,7 @@ def replay_command(config: ChaosConfig) -> str:
 
 _COLUMNS = (
     "mode", "rows", "kills", "5xx", "dropped", "429", "tokens", "sends",
-    "duplicates", "lost", "unknown", "spent/budget", "wall", "seed",
+    "duplicates", "lost", "unknown", "unrecorded", "spent/budget", "wall", "seed",
 )  # fmt: skip
 
 
@@ -90,6 +91,8 @@ def _cells(result: ModeResult) -> list[str]:
         str(result.duplicates),
         str(result.lost),
         f"{result.unknown} ({result.unknown_sent} sent)" if result.unknown else "0",
+        str(result.unrecorded)
+        + (f" ({result.reported_unrecorded} reported)" if result.reported_unrecorded else ""),
         f"{result.spent_high.split(' ')[0]}/{result.budget}",
         f"{result.wall_seconds:.1f} s",
         str(result.seed),
@@ -111,7 +114,7 @@ def render_table(results: Sequence[ModeResult]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     seed = args.seed if args.seed is not None else secrets.randbits(32)
-    modes = tuple(dict.fromkeys(args.mode)) if args.mode else MODES
+    modes = tuple(dict.fromkeys(args.mode)) if args.mode else ALL_MODES
     config = ChaosConfig(
         rows=args.rows,
         kills=args.kills,
@@ -143,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped = [r.mode for r in results if r.skipped is not None]
         note = f" (skipped: {', '.join(skipped)})" if skipped else ""
         print(
-            f"chaos: OK: no duplicates, no lost rows{note}"
+            f"chaos: OK: no duplicates, no lost rows, no unrecorded send ids{note}"
             if ok
             else f"chaos: FAILED (seed {seed}); replay with: {replay_command(config)}"
         )
