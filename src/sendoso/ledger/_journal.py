@@ -19,6 +19,8 @@ row that needs it, so replaying it is harmless. Readable by the owner only, like
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
 import json
 import os
@@ -27,6 +29,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
+
+#: Room kept allocated past the journal's end (about 300 sends), and when to top it up: a
+#: disk that fills up (often the very reason the ledger failed) still takes the next lines.
+_RESERVE = 64 * 1024
+_TOP_UP = 16 * 1024
+#: Linux fallocate(2): allocate without changing the file's size.
+_FALLOC_FL_KEEP_SIZE = 1
 
 __all__ = ["JournalEntry", "SendJournal", "UnrecordedSend", "journal_path"]
 
@@ -77,6 +86,7 @@ class SendJournal:
         self._by_key: dict[str, JournalEntry] = {}
         self._read_to = 0
         self._fd: int | None = None
+        self._reserved_to = 0
 
     def record(self, entry: JournalEntry) -> None:
         """Append ``entry`` and wait until it is on disk. Raises ``OSError`` if it cannot
@@ -91,7 +101,33 @@ class SendJournal:
             if self._fd is None:
                 self._fd = self._open()
             os.write(self._fd, line)
+            end = os.lseek(self._fd, 0, os.SEEK_END)
             os.fsync(self._fd)
+            if end + _TOP_UP > self._reserved_to:
+                self._reserve(end)
+
+    def prepare(self) -> None:
+        """Create the file and reserve room in it now, while there is room (the ledger
+        calls this when it opens); failing that, the first :meth:`record` tries again."""
+        if self.path is None:
+            return
+        with self._lock, contextlib.suppress(OSError):
+            if self._fd is None:
+                self._fd = self._open()
+                self._reserve(os.lseek(self._fd, 0, os.SEEK_END))
+
+    def _reserve(self, end: int) -> None:
+        """Allocate room past ``end`` without growing the file (Linux; elsewhere, and on a
+        disk already full, nothing happens: appends then need room of their own)."""
+        assert self._fd is not None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fallocate = libc.fallocate
+        except (OSError, AttributeError):
+            return
+        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        if fallocate(self._fd, _FALLOC_FL_KEEP_SIZE, end, _RESERVE) == 0:
+            self._reserved_to = end + _RESERVE
 
     def lookup(self, send_key: str) -> JournalEntry | None:
         """The journalled send of ``send_key``, by this process or any other so far."""

@@ -120,6 +120,7 @@ class Ledger(Rows, Leases, Approvals):
             self._migrate()
             if path_opened is not None:
                 self._remember_file(path_opened)
+            self.journal.prepare()
             # Sends the API confirmed that an earlier process could not record: first.
             self.apply_journal()
         except sa.exc.OperationalError as exc:
