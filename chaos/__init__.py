@@ -5,9 +5,19 @@
 """
 
 from chaos._cli import main, render_table, replay_command
-from chaos._harness import MODES, ChaosConfig, FaultPlan, ModeResult, run_chaos
+from chaos._harness import (
+    ALL_MODES,
+    LEDGER_MODES,
+    MODES,
+    ChaosConfig,
+    FaultPlan,
+    ModeResult,
+    run_chaos,
+)
 
 __all__ = [
+    "ALL_MODES",
+    "LEDGER_MODES",
     "MODES",
     "ChaosConfig",
     "FaultPlan",

@@ -47,8 +47,9 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         choices=ALL_MODES,
         help=(
-            "trusted, untrusted, postgres, token5xx (the token endpoint failing mid-run) or"
-            " prices (prices rising between plan and send); repeatable (default: all)"
+            "trusted, untrusted, postgres (killed runs); token5xx (the token endpoint failing"
+            " mid-run), prices (prices rising between plan and send); diskfull, pgdown (the"
+            " ledger fails mid-run); repeatable (default: all seven)"
         ),
     )
     parser.add_argument(
@@ -76,7 +77,7 @@ def replay_command(config: ChaosConfig) -> str:
 
 _COLUMNS = (
     "mode", "rows", "kills", "5xx", "dropped", "429", "tokens", "sends",
-    "duplicates", "lost", "unknown", "spent/budget", "wall", "seed",
+    "duplicates", "lost", "unknown", "unrecorded", "spent/budget", "wall", "seed",
 )  # fmt: skip
 
 
@@ -93,6 +94,8 @@ def _cells(result: ModeResult) -> list[str]:
         str(result.duplicates),
         str(result.lost),
         f"{result.unknown} ({result.unknown_sent} sent)" if result.unknown else "0",
+        str(result.unrecorded)
+        + (f" ({result.reported_unrecorded} reported)" if result.reported_unrecorded else ""),
         f"{result.spent_high.split(' ')[0]}/{result.budget}",
         f"{result.wall_seconds:.1f} s",
         str(result.seed),
@@ -146,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         skipped = [r.mode for r in results if r.skipped is not None]
         note = f" (skipped: {', '.join(skipped)})" if skipped else ""
         print(
-            f"chaos: OK: no duplicates, no lost rows{note}"
+            f"chaos: OK: no duplicates, no lost rows, no unrecorded send ids{note}"
             if ok
             else f"chaos: FAILED (seed {seed}); replay with: {replay_command(config)}"
         )

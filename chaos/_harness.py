@@ -53,6 +53,7 @@ from sendoso.sandbox import SandboxControl
 
 __all__ = [
     "ALL_MODES",
+    "LEDGER_MODES",
     "MODES",
     "OUTSIDE_MODES",
     "ChaosConfig",
@@ -67,8 +68,11 @@ __all__ = [
 MODES = ("trusted", "untrusted", "postgres")
 #: Faults outside the runner (chaos/_outside.py): the token endpoint failing, prices rising.
 OUTSIDE_MODES = ("token5xx", "prices")
+#: The ledger fails mid-run (no kills): its disk fills up (SQLite on a small filesystem of
+#: its own), or its PostgreSQL server stops and comes back (chaos/_ledger_faults.py).
+LEDGER_MODES = ("diskfull", "pgdown")
 #: Every mode `python -m chaos` knows, and runs by default.
-ALL_MODES = MODES + OUTSIDE_MODES
+ALL_MODES = MODES + OUTSIDE_MODES + LEDGER_MODES
 #: A run that sends nothing for this long is stuck: the harness gives up on it.
 _STALL_SECONDS = 180.0
 _POLL_SECONDS = 0.02
@@ -131,6 +135,12 @@ class ModeResult:
     settled: int = 0
     #: PostgreSQL: whether the second worker ran as if on another host (own PID namespace).
     worker_elsewhere: bool = False
+    #: Send ids the server gave out that the ledger has not recorded once everything was
+    #: resumed (the send journal applied): always 0. A row left `unknown` by a cut reply
+    #: never had its id received, so it is not counted (ledger modes cut no reply).
+    unrecorded: int = 0
+    #: Ledger modes: the send ids the run whose ledger failed printed as not recorded.
+    reported_unrecorded: int = 0
     #: How the runs that were not killed ended, by `end` (`finished`, `failing`, ...).
     endings: dict[str, int] = field(default_factory=dict)
     wall_seconds: float = 0.0
@@ -139,7 +149,7 @@ class ModeResult:
 
     @property
     def ok(self) -> bool:
-        return not self.problems and not self.duplicates and not self.lost
+        return not self.problems and not self.duplicates and not self.lost and not self.unrecorded
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "ok": self.ok}
@@ -164,6 +174,10 @@ def run_chaos(
                 from chaos._outside import run_outside_mode  # it builds on this module
 
                 result = run_outside_mode(mode, config, control, workdir)
+            elif mode in LEDGER_MODES:
+                from chaos._ledger_faults import ledger_failure_mode
+
+                result = ledger_failure_mode(mode, config, control, workdir)
             else:
                 result = _run_mode(mode, config, control, workdir, ledger=None)
             if result.ok or result.skipped is not None:
@@ -329,7 +343,7 @@ def _environment(workdir: Path, url: str, *, trusted: bool) -> dict[str, str]:
     """The CLI's environment: isolated from the user's config, cache and ledger. Untrusted
     mode names a profile with ``trust_idempotency = false``, as a user would."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SENDOSO_")}
-    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+    for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME"):
         env[name] = str(workdir / name.lower())
     config = workdir / "config.toml"
     env["SENDOSO_CONFIG"] = str(config)
@@ -620,6 +634,7 @@ def _verify(
     ledger: str,
     *,
     trusted: bool,
+    replies_cut: bool = True,
 ) -> None:
     """Gather the three records (server, report, unknown list) and tally them."""
     sends = control.sends()
@@ -633,7 +648,7 @@ def _verify(
         return
     rows = json.loads(report_path.read_text(encoding="utf-8"))
     unknown_listed = {int(r["row"]) for r in json.loads(listed.stdout)["rows"]}
-    tally(result, recipients, sends, rows, unknown_listed, trusted=trusted)
+    tally(result, recipients, sends, rows, unknown_listed, trusted=trusted, replies_cut=replies_cut)
     secrets = [CLIENT_SECRET]
     password = make_url(ledger).password if "://" in ledger else None
     if password:
@@ -651,9 +666,12 @@ def tally(
     unknown_listed: set[int],
     *,
     trusted: bool,
+    replies_cut: bool = True,
 ) -> None:
     """Fill ``result``'s counts and problems from the server's ``sends``, the run's
-    ``report`` (one record per row) and the rows ``batch show`` lists as unknown."""
+    ``report`` (one record per row) and the rows ``batch show`` lists as unknown.
+    ``replies_cut``: whether a reply may have been lost on its way (a dropped connection, a
+    kill), so that an unknown row's send may never have reached the runner."""
     problems = result.problems
     result.sends = len(sends)
     by_email = Counter(_email(s) for s in sends)
@@ -713,6 +731,19 @@ def tally(
         problems.append(f"lost rows {lost[:5]}...: states {dict(states)}")
     if set(unknown) != unknown_listed:
         problems.append("`batch show --state unknown` does not list exactly the unknown rows")
+    # Every send id the runner received must end up in the ledger (through the send journal
+    # when the ledger failed as it came).
+    recorded = {str(r.get("send_id")) for r in report if r.get("state") == "submitted"}
+    never_received = {recipients.emails[n].lower() for n in unknown} if replies_cut else set[str]()
+    missing_ids = sorted(
+        s["id"] for s in sends if s["id"] not in recorded and _email(s) not in never_received
+    )
+    result.unrecorded = len(missing_ids)
+    if missing_ids:
+        problems.append(
+            f"{len(missing_ids)} send ids the server gave out are not in the ledger:"
+            f" {missing_ids[:3]}"
+        )
     if trusted and unknown:
         problems.append(
             f"{len(unknown)} rows unknown with a deduplicating server (exactly-once broken):"

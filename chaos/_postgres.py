@@ -238,7 +238,28 @@ class PrivateCluster:
         )
         pwfile.unlink()
 
+    def pause(self) -> None:
+        """Stop the server, keeping its data: a database that went away mid-run."""
+        self._run(["pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w"])
+
+    def unpause(self) -> None:
+        """Start the paused server again on its port (its clients' URL stays valid)."""
+        self._start_on(self.port)
+
     def _launch(self) -> None:
+        last_error: PostgresUnavailable | None = None
+        for _attempt in range(3):  # the free port may be taken before the server binds it
+            self.port = _free_loopback_port()
+            try:
+                self._start_on(self.port)
+            except PostgresUnavailable as exc:
+                last_error = exc
+                continue
+            return
+        assert last_error is not None
+        raise last_error
+
+    def _start_on(self, port: int) -> None:
         settings = {
             "listen_addresses": "127.0.0.1",
             "unix_socket_directories": str(self.sockets),
@@ -246,36 +267,11 @@ class PrivateCluster:
             "synchronous_commit": "off",
             "full_page_writes": "off",
             "max_connections": "200",
+            "port": str(port),
         }
-        last_error: PostgresUnavailable | None = None
-        for _attempt in range(3):  # the free port may be taken before the server binds it
-            self.port = _free_loopback_port()
-            options = " ".join(
-                f"-c {key}={shlex.quote(value)}"
-                for key, value in {**settings, "port": str(self.port)}.items()
-            )
-            try:
-                self._run(
-                    [
-                        "pg_ctl",
-                        "start",
-                        "-D",
-                        str(self.data),
-                        "-l",
-                        str(self.log),
-                        "-w",
-                        "-t",
-                        "60",
-                        "-o",
-                        options,
-                    ]
-                )
-            except PostgresUnavailable as exc:
-                last_error = exc
-                continue
-            return
-        assert last_error is not None
-        raise last_error
+        options = " ".join(f"-c {key}={shlex.quote(value)}" for key, value in settings.items())
+        start = ["pg_ctl", "start", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60"]
+        self._run([*start, "-o", options])
 
     def _run(self, argv: Sequence[str]) -> None:
         command = [str(self.bindir / argv[0]), *argv[1:]]

@@ -16,7 +16,7 @@ import pytest
 from chaos._harness import Kill, can_run_elsewhere, kill_schedule
 from chaos._recipients import write_recipients
 
-from chaos import MODES, ChaosConfig, ModeResult, render_table, run_chaos
+from chaos import LEDGER_MODES, MODES, ChaosConfig, ModeResult, render_table, run_chaos
 from sendoso.sandbox import SandboxControl
 
 SEED = 20261126
@@ -122,3 +122,35 @@ def test_a_seed_replays_the_same_file_and_kill_points(tmp_path: Path) -> None:
     assert len(points) == len(set(points)) == 10
     assert points == sorted(points)
     assert all(p is not None and 1 <= p <= (500 - len(invalid)) * 0.9 for p in points)
+
+
+@pytest.fixture(scope="module")
+def ledger_results(sandbox_server: Any) -> dict[str, ModeResult]:
+    """The ledger modes, small: a third of the rows sent, then the ledger fails with a full
+    batch of sends in flight."""
+    config = ChaosConfig(rows=120, kills=0, seed=SEED, modes=LEDGER_MODES)
+    try:
+        done = run_chaos(config, sandbox_url=sandbox_server.url)
+    finally:
+        with SandboxControl(sandbox_server.url) as control:
+            control.reset()
+    print(render_table(done))
+    return {result.mode: result for result in done}
+
+
+@pytest.mark.parametrize("mode", LEDGER_MODES)
+def test_a_ledger_failing_mid_run_loses_no_send_id(
+    ledger_results: dict[str, ModeResult], mode: str
+) -> None:
+    result = ledger_results[mode]
+    if result.skipped is not None:
+        pytest.skip(result.skipped)
+    assert result.problems == []
+    assert result.endings.get("ledger") == 1
+    # The sends in flight when it failed were reported, then recorded from the journal.
+    assert result.reported_unrecorded > 0
+    assert result.unrecorded == 0
+    assert result.duplicates == 0
+    assert result.lost == 0
+    assert result.unknown == 0
+    assert result.sends == result.rows - result.invalid - result.budget_skipped

@@ -39,6 +39,7 @@ from sendoso.ledger import (
     Repriced,
     RowState,
     SendAttempt,
+    UnrecordedSend,
     describe_failure,
     new_owner,
 )
@@ -93,6 +94,11 @@ class RunResult:
     sent_now: int = 0
     #: Moves this process made into each state (what is known when the ledger is not).
     moved: dict[RowState, int] = field(default_factory=dict)
+    #: Sends the API confirmed that the ledger failed to record (its end is ``ledger``).
+    unrecorded: list[UnrecordedSend] = field(default_factory=list)
+    #: Skipped rows per kind (``invalid``...), as the ledger counted them at the end;
+    #: empty if it could not.
+    skipped: dict[str, int] = field(default_factory=dict)
 
 
 class BatchRunner:
@@ -150,7 +156,7 @@ class BatchRunner:
             stop_requested=self._stop_requested,
             reprice=self._reprice,
         )
-        #: (row, send id) the API confirmed but the ledger could not record.
+        #: Sends the API confirmed that the ledger could not record.
         self.unrecorded = self._attempt.unrecorded
         self._held: set[int] = set()
         self._row_done = anyio.Event()
@@ -212,20 +218,41 @@ class BatchRunner:
             # Whatever this runner still holds (cancelled mid-row) is free for the next one
             # at once; its state alone says what happens to it.
             with anyio.CancelScope(shield=True), contextlib.suppress(SQLAlchemyError):
-                await self._db(self.ledger.release_owner, self.run_id, self.owner)
+                await self._closing_db()(self.ledger.release_owner, self.run_id, self.owner)
         if self._end is None:
             self._end = RunEnd.FINISHED
             self._message = "every row has a final state"
+        if self.unrecorded:
+            # Every send that ended up unrecorded, not only those known at the first failure.
+            self._message += "; " + _unrecorded_text(self.unrecorded)
         counts: dict[RowState, int] = {}
+        skipped: dict[str, int] = {}
         with contextlib.suppress(SQLAlchemyError):  # a failed ledger is already the end
-            counts = await self._db(self.ledger.counts, self.run_id)
-            await self._db(
+            db = self._closing_db()
+            counts = await db(self.ledger.counts, self.run_id)
+            skipped = await db(self.ledger.skip_counts, self.run_id)
+            await db(
                 self.ledger.set_note,
                 self.run_id,
                 None if self._end is RunEnd.FINISHED else self._message,
                 finished=self._end is RunEnd.FINISHED,
             )
-        return RunResult(self._end, self._message, counts, self._sent_now, dict(self.moves))
+        return RunResult(
+            self._end,
+            self._message,
+            counts,
+            self._sent_now,
+            dict(self.moves),
+            unrecorded=list(self.unrecorded),
+            skipped=skipped,
+        )
+
+    def _closing_db(self) -> LedgerCalls:
+        """Ledger calls for the run's last words: tried once only if the ledger already
+        failed (it was given every chance; the report must not wait on it again)."""
+        if self._end is RunEnd.LEDGER:
+            return LedgerCalls(self.ledger, wanted=1, attempts=1)
+        return self._db
 
     async def _heartbeat(self) -> None:
         while True:
@@ -296,11 +323,9 @@ class BatchRunner:
                     self._row_done.set()
 
     def _ledger_failed(self, exc: SQLAlchemyError) -> None:
-        message = describe_failure(exc)
-        if self.unrecorded:
-            sent = ", ".join(f"row {n}: send {send_id}" for n, send_id in self.unrecorded)
-            message += f"; sent but not recorded (settle them once it is back): {sent}"
-        self._halt(RunEnd.LEDGER, message)
+        # The sends left unrecorded are added to the message when the run ends: more may
+        # come from the sends still in flight.
+        self._halt(RunEnd.LEDGER, describe_failure(exc))
 
     def _moved(self, state: RowState, n: int = 1) -> None:
         self.moves[state] += n
@@ -436,10 +461,29 @@ async def run_interruptibly(
     except BaseExceptionGroup as group:
         raise _only_error(group) from None
     if result is None:
-        counts = runner.ledger.counts(runner.run_id)
-        runner.ledger.set_note(runner.run_id, "interrupted; rows in flight are checked on resume")
-        return RunResult(RunEnd.STOPPED, "interrupted with sends in flight", counts)
+        counts: dict[RowState, int] = {}
+        skipped: dict[str, int] = {}
+        with contextlib.suppress(SQLAlchemyError):  # what is known is still reported
+            counts = runner.ledger.counts(runner.run_id)
+            skipped = runner.ledger.skip_counts(runner.run_id)
+            runner.ledger.set_note(
+                runner.run_id, "interrupted; rows in flight are checked on resume"
+            )
+        return RunResult(
+            RunEnd.STOPPED,
+            "interrupted with sends in flight",
+            counts,
+            unrecorded=list(runner.unrecorded),
+            skipped=skipped,
+        )
     return result
+
+
+def _unrecorded_text(unrecorded: list[UnrecordedSend]) -> str:
+    sent = ", ".join(f"row {u.number}: send {u.send_id}" for u in unrecorded)
+    if all(u.journalled for u in unrecorded):
+        return f"sent but not recorded (kept in the send journal, recorded on resume): {sent}"
+    return f"sent but not recorded (settle each with its send id once it is back): {sent}"
 
 
 def _only_error(group: BaseExceptionGroup[BaseException]) -> BaseException:

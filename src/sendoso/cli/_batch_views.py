@@ -136,7 +136,8 @@ def execute(
 
     with progress:
         result = anyio.run(main)
-    invalid = ledger.skip_counts(the_run.run_id).get("invalid", 0)
+    # From the result: the ledger may be the reason the run ended.
+    invalid = result.skipped.get("invalid", 0)
     _show_result(ledger, the_run.run_id, result, invalid, json_output, next_steps=next_steps)
     return _run_exit_code(result, invalid)
 
@@ -337,6 +338,10 @@ def _show_result(
                 "sent_now": result.sent_now,
                 "counts": counts_json(counts),
                 "invalid_rows": invalid,
+                "unrecorded": [
+                    {"row": u.number, "send_id": u.send_id, "journalled": u.journalled}
+                    for u in result.unrecorded
+                ],
             }
         )
         return
@@ -349,6 +354,11 @@ def _show_result(
     else:
         out.print(f"[yellow]Paused:[/yellow] {text(say(result.message))}.")
         out.print(f"Continue with: sendoso batch resume {text(run_id)}")
+    for u in result.unrecorded:
+        kept = "kept in the send journal" if u.journalled else "settle it with this id"
+        out.print(
+            f"[red]Sent but not recorded:[/red] row {u.number}: send {text(u.send_id)} ({kept})"
+        )
     if counts.get(RowState.UNKNOWN):
         out.print(
             f"[red]{plural(counts[RowState.UNKNOWN], 'row is', 'rows are')} unknown[/red]: "

@@ -15,6 +15,7 @@ from sendoso.ledger._errors import (
     describe_failure,
     ledger_failures,
 )
+from sendoso.ledger._journal import JournalEntry, SendJournal, UnrecordedSend
 from sendoso.ledger._keys import dedupe_key, recipient_key
 from sendoso.ledger._leases import new_owner
 from sendoso.ledger._ledger import Ledger, default_ledger_url
@@ -46,6 +47,7 @@ __all__ = [
     "ApprovalState",
     "AttemptResult",
     "AttemptRules",
+    "JournalEntry",
     "Ledger",
     "LedgerCalls",
     "LedgerError",
@@ -60,8 +62,10 @@ __all__ = [
     "RunInfo",
     "SendAdmission",
     "SendAttempt",
+    "SendJournal",
     "SkipKind",
     "Totals",
+    "UnrecordedSend",
     "Verdict",
     "can_move",
     "dedupe_key",

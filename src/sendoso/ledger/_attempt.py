@@ -25,11 +25,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.to_thread
 from sqlalchemy.exc import SQLAlchemyError
 
 from sendoso.errors import SendosoError, Step, Text
 from sendoso.ledger._admission import Repriced
 from sendoso.ledger._calls import LedgerCalls
+from sendoso.ledger._journal import JournalEntry, UnrecordedSend
 from sendoso.ledger._records import LedgerRow
 from sendoso.ledger._states import Outcome, RowState, Verdict, outcome_of
 from sendoso.models import SendRequest
@@ -91,8 +93,9 @@ class SendAttempt:
     ``reprice(row)``: the row's cost now, if its price moved since it was planned; the
     ``submitting`` commit then re-checks it against the run's caps (see ``Ledger.begin_send``).
 
-    :attr:`unrecorded` lists (row, send id) the API confirmed but the ledger failed to
-    record: the caller reports them when it gives up on the ledger.
+    :attr:`unrecorded` lists the sends the API confirmed but the ledger failed to record
+    (each is also in the ledger's send journal, if that could be written, and recorded from
+    it when the ledger is next opened): the caller reports them.
     """
 
     def __init__(
@@ -113,7 +116,7 @@ class SendAttempt:
         self.calls = calls
         self.ledger = calls.ledger
         self.owner = owner
-        self.unrecorded: list[tuple[int, str]] = []
+        self.unrecorded: list[UnrecordedSend] = []
         self._on_moved = on_moved
         self._on_gift_not_found = on_gift_not_found
         self._commit_lead = commit_lead
@@ -223,22 +226,45 @@ class SendAttempt:
 
     async def _send(self, row: LedgerRow) -> AttemptResult:
         assert row.request is not None
-        request = SendRequest.model_validate(row.request)
+        journal = self.ledger.journal
+        earlier = journal.lookup(row.send_key) if row.send_key else None
+        if earlier is not None:
+            # Sent before under this very key, by an attempt whose record the ledger lost
+            # (a ledger deleted, the run planned again under the same id): record that
+            # send, never make a second one.
+            send_id, status, journalled = earlier.send_id, earlier.status, True
+        else:
+            request = SendRequest.model_validate(row.request)
+            try:
+                send = await self.client.sends.submit(
+                    request, idempotency_key=row.send_key, validate=False
+                )
+            except SendosoError as exc:
+                return await self._failed(row, exc)
+            send_id, status = send.id, send.status
+            # The gift exists now: its id goes to the journal before the ledger is asked,
+            # so a ledger failing now (a full disk, a server gone, a kill) loses nothing.
+            journalled = await self._journal(row, send_id, status)
         try:
-            send = await self.client.sends.submit(
-                request, idempotency_key=row.send_key, validate=False
-            )
-        except SendosoError as exc:
-            return await self._failed(row, exc)
-        # The gift exists now: its record must not be lost with the ledger's answer.
-        try:
-            moved = await self._move(row, RowState.SUBMITTED, send_id=send.id, status=send.status)
+            moved = await self._move(row, RowState.SUBMITTED, send_id=send_id, status=status)
         except SQLAlchemyError:
-            self.unrecorded.append((row.number, send.id))
+            self.unrecorded.append(UnrecordedSend(row.run_id, row.number, send_id, journalled))
             raise
         return AttemptResult(
-            state=RowState.SUBMITTED if moved else None, outcome=Outcome.SENT, send_id=send.id
+            state=RowState.SUBMITTED if moved else None, outcome=Outcome.SENT, send_id=send_id
         )
+
+    async def _journal(self, row: LedgerRow, send_id: str, status: str | None) -> bool:
+        """Append the send to the journal; False if it could not be written (the disk the
+        ledger failed on may be full too: then the caller's report is its only record)."""
+        if not row.send_key:
+            return False
+        entry = JournalEntry(row.run_id, row.number, row.send_key, send_id, status)
+        try:
+            await anyio.to_thread.run_sync(self.ledger.journal.record, entry)
+        except OSError:
+            return False
+        return True
 
     async def _failed(self, row: LedgerRow, exc: SendosoError) -> AttemptResult:
         verdict = outcome_of(exc, trusted=self.client.trusts_idempotency)

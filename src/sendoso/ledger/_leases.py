@@ -64,6 +64,7 @@ class Leases(Store):
         """Lease up to ``limit`` open rows nobody holds, in row order."""
         now = db_clock(self.dialect)
         with self._engine.begin() as conn:
+            self._check_file()
             free = sa.or_(ROWS.c.lease_owner.is_(None), ROWS.c.lease_expires < now)
             query = (
                 sa.select(ROWS.c.row_number)
@@ -98,6 +99,7 @@ class Leases(Store):
         if not numbers:
             return
         with self._engine.begin() as conn:
+            self._check_file()
             conn.execute(
                 ROWS.update()
                 .where(

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ from sendoso.errors import Param, Step, Text
 from sendoso.ledger._admission import PlanWriter
 from sendoso.ledger._approvals import Approvals
 from sendoso.ledger._errors import LedgerError, RunExistsError
+from sendoso.ledger._journal import SendJournal, journal_path
 from sendoso.ledger._leases import Leases
 from sendoso.ledger._migrations import migrate
 from sendoso.ledger._records import RunInfo, run_from
@@ -48,6 +51,28 @@ def default_ledger_url() -> str:
 
     path = Path(platformdirs.user_data_dir("sendoso")) / "ledger.db"
     return f"sqlite:///{path}"
+
+
+def _switch_to_wal(cursor: Any, busy_timeout: float) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting out a lock like any other statement would.
+
+    While the database is still in rollback-journal mode (a fresh file, opened by several
+    processes at once), the switch needs a lock it does not wait for: SQLite answers
+    "database is locked" at once, without its busy handler. Tried again, with short sleeps,
+    until ``busy_timeout`` has passed (the same bound as every other statement); once one
+    process has switched, the mode is stored in the file and the others' switch is a no-op.
+    """
+    deadline = time.monotonic() + busy_timeout
+    pause = 0.005
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 class Ledger(Rows, Leases, Approvals):
@@ -71,21 +96,37 @@ class Ledger(Rows, Leases, Approvals):
         self.dialect = parsed.get_backend_name()
         if self.dialect not in ("sqlite", "postgresql"):
             raise LedgerError(f"the ledger supports SQLite and PostgreSQL, not {self.dialect}")
+        path_opened: Path | None = None
         if self.dialect == "sqlite" and parsed.database and parsed.database != ":memory:":
-            path = Path(parsed.database).expanduser()
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not path.exists():
-                # Recipients' names, emails and addresses live here: readable by the owner
-                # only, like the token cache.
-                # (SQLite gives its -wal and -shm files the same mode.)
-                path.touch(mode=0o600)
+            path = path_opened = Path(parsed.database).expanduser()
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if not path.exists():
+                    # Recipients' names, emails and addresses live here: readable by the
+                    # owner only, like the token cache.
+                    # (SQLite gives its -wal and -shm files the same mode.)
+                    path.touch(mode=0o600)
+            except OSError as exc:
+                # A read-only filesystem, a file where a directory should be, no permission:
+                # the place given for the ledger is unusable, like a bad URL.
+                raise LedgerError(
+                    f"cannot create the ledger {self.display_url}: "
+                    f"{exc.strerror or exc} ({exc.filename or path})",
+                    field="ledger",
+                ) from None
+        self.journal = SendJournal(journal_path(parsed))
         self._engine = self._make_engine(parsed, busy_timeout)
         try:
             self._migrate()
+            if path_opened is not None:
+                self._remember_file(path_opened)
+            self.journal.prepare()
+            # Sends the API confirmed that an earlier process could not record: first.
+            self.apply_journal()
         except sa.exc.OperationalError as exc:
             self._engine.dispose()
             raise LedgerError(
-                f"cannot open the ledger {self.display_url}: {exc.orig or exc}"
+                f"cannot open the ledger {self.display_url}: {exc.orig or exc}", field="ledger"
             ) from None
         except BaseException:
             self._engine.dispose()
@@ -122,7 +163,7 @@ class Ledger(Rows, Leases, Approvals):
             dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             if not memory:
-                cursor.execute("PRAGMA journal_mode=WAL")
+                _switch_to_wal(cursor, busy_timeout)
                 # FULL: a row committed "submitting" before its POST must survive even a
                 # power cut, or a resume could POST it again to a server that does not
                 # deduplicate. One fsync per transition is nothing beside the network.
@@ -152,6 +193,7 @@ class Ledger(Rows, Leases, Approvals):
 
     def close(self) -> None:
         self._engine.dispose()
+        self.journal.close()
         if self._scratch_dir is not None:
             shutil.rmtree(self._scratch_dir, ignore_errors=True)
             self._scratch_dir = None

@@ -208,6 +208,7 @@ class Rows(Store):
             ROWS.c.lease_owner == owner,
         )
         with self._engine.begin() as conn:
+            self._check_file()
             skip: tuple[str, str] | None = None
             if recipient and (cooldown_since is not None or dedupe_key):
                 if self.dialect == "postgresql":
@@ -294,6 +295,34 @@ class Rows(Store):
                 )
             )
             return result.rowcount
+
+    def apply_journal(self) -> int:
+        """Record as ``submitted`` every row still ``submitting`` or ``unknown`` whose key
+        the send journal holds (the API returned its send id, the database never took it);
+        how many rows moved. Called when the ledger opens, before anything else."""
+        entries = {entry.send_key: entry for entry in self.journal.entries()}
+        if not entries:
+            return 0
+        with self._engine.connect() as conn:
+            waiting = conn.execute(
+                sa.select(ROWS.c.run_id, ROWS.c.row_number, ROWS.c.send_key).where(
+                    ROWS.c.state.in_([RowState.SUBMITTING.value, RowState.UNKNOWN.value]),
+                    ROWS.c.send_key.is_not(None),
+                )
+            ).all()
+        moved = 0
+        for run_id, number, send_key in waiting:
+            entry = entries.get(send_key)
+            if entry is not None and self.move(
+                run_id,
+                number,
+                RowState.SUBMITTED,
+                send_id=entry.send_id,
+                status=entry.status,
+                release=True,
+            ):
+                moved += 1
+        return moved
 
     def record_status(
         self, run_id: str, number: int, status: str, *, error: str | None = None
