@@ -9,8 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from sendoso.batch import BatchSpec, Ledger, dry_run, prepare_run
-from sendoso.batch._sources import ColumnMapping, Source, SourceError
+from sendoso.batch import (
+    BatchSpec,
+    ColumnMapping,
+    Ledger,
+    Source,
+    SourceError,
+    dry_run,
+    prepare_run,
+)
 from sendoso.cli._words import CLI_WORDING
 from sendoso.models import Gift
 

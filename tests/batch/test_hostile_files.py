@@ -26,8 +26,7 @@ import pytest
 from tests.conftest import Sandbox
 from typer.testing import CliRunner, Result
 
-from sendoso.batch import BatchSpec, RowState, dry_run
-from sendoso.batch._sources import Source, SourceError
+from sendoso.batch import BatchSpec, RowState, Source, SourceError, dry_run
 from sendoso.cli import app
 from sendoso.models import Gift
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from tests.conftest import Sandbox
 
+from sendoso.batch import Source, SourceRow
 from sendoso.batch._engine import BatchSpec, check_host, dry_run, prepare_run
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows, send_key_for
-from sendoso.batch._sources import Source, SourceRow
 from sendoso.batch._template import MessageTemplate, TemplateError
 from sendoso.errors import OverCapError, Param, Text, ValidationError
 from sendoso.ledger import (

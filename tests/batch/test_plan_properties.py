@@ -22,8 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sendoso import SendRequest, validate
+from sendoso.batch import SourceRow
+from sendoso.batch._columns import FIELDS
 from sendoso.batch._plan import Budget, PlanOptions, plan_rows
-from sendoso.batch._sources import FIELDS, SourceRow
 from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem
 from sendoso.ledger import Ledger, LedgerRow, RowState, RunInfo, SkipKind

@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sendoso.batch._sources import (
-    FIELDS,
-    MAX_CELL_CHARS,
-    ColumnMapping,
-    Source,
-    SourceError,
-    SourceRow,
-    placeholder_name,
-)
+from sendoso.batch import ColumnMapping, Source, SourceError, SourceRow
+from sendoso.batch._columns import FIELDS, placeholder_name
+from sendoso.batch._records import MAX_CELL_CHARS
 from sendoso.errors import SendosoError
 
 

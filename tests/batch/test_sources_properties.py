@@ -26,15 +26,9 @@ from typing import Any, Literal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sendoso.batch._sources import (
-    FIELDS,
-    MAX_CELL_CHARS,
-    ColumnMapping,
-    Source,
-    SourceError,
-    SourceRow,
-    placeholder_name,
-)
+from sendoso.batch import ColumnMapping, Source, SourceError, SourceRow
+from sendoso.batch._columns import FIELDS, placeholder_name
+from sendoso.batch._records import MAX_CELL_CHARS
 
 PROPERTY = settings(
     max_examples=150,

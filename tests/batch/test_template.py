@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sendoso.batch._sources import Source, SourceRow
+from sendoso.batch import Source, SourceRow
 from sendoso.batch._template import MessageTemplate, TemplateError, template_values
 from sendoso.errors import SendosoError
 

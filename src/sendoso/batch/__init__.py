@@ -10,6 +10,7 @@ from sendoso._extras import require_extra
 
 require_extra("batch", "sqlalchemy")
 
+from sendoso.batch._columns import ColumnMapping, SourceError
 from sendoso.batch._engine import (
     BatchSpec,
     ForeignRunError,
@@ -28,6 +29,7 @@ from sendoso.batch._engine import (
     settle_row,
 )
 from sendoso.batch._plan import Budget, PlanOptions, PlanSummary, plan_rows
+from sendoso.batch._records import SourceRow
 from sendoso.batch._report import neutralise, report_record, write_report, write_report_to
 from sendoso.batch._runner import (
     BatchRunner,
@@ -36,7 +38,7 @@ from sendoso.batch._runner import (
     default_concurrency,
     run_interruptibly,
 )
-from sendoso.batch._sources import ColumnMapping, Source, SourceError, SourceRow
+from sendoso.batch._sources import Source
 from sendoso.batch._template import MessageTemplate, TemplateError
 from sendoso.batch._tracker import RefreshResult, refresh_statuses
 from sendoso.ledger import (

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 
 import pycountry
 
-from sendoso.batch._sources import SourceRow
+from sendoso.batch._records import SourceRow
 from sendoso.batch._template import MessageTemplate
 from sendoso.errors import FieldProblem, OverCapError, Param, Text, ValidationError
 from sendoso.ledger import (

@@ -8,6 +8,10 @@ Everything streams: a million-row file needs no more memory than a ten-row one.
 Two kinds of trouble: a :class:`SourceError` means the file as a whole cannot be trusted
 (nothing from it should be sent); a problem in one record travels with that
 :class:`SourceRow` so the record is skipped and the run goes on.
+
+This module knows the file: its encoding, format, delimiter and header, and walking it.
+Which column feeds which field is ``_columns``'s; what one record's cells become is
+``_records``'s.
 """
 
 from __future__ import annotations
@@ -15,69 +19,47 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
-import dataclasses
-import functools
 import hashlib
 import io
 import json
 import os
-import re
-import shlex
 import stat
-from collections import Counter
-from collections.abc import Callable, Collection, Generator, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import Literal, TextIO
 
-from sendoso.errors import FieldProblem, InputError, Param, Text
-from sendoso.models import Address, Gift, SendRequest
-from sendoso.validation import MISSING, normalize, validate
-
-__all__ = [
-    "FIELDS",
-    "MAX_CELL_CHARS",
-    "MAX_COLUMNS",
-    "ColumnMapping",
-    "Source",
-    "SourceError",
-    "SourceRow",
-    "placeholder_name",
-]
-
-FIELDS: tuple[str, ...] = (
-    "gift_id",
-    "variant_id",
-    "first_name",
-    "last_name",
-    "email",
-    "company",
-    "title",
-    "message",
-    "team_id",
-    "contact_id",
-    "address.line1",
-    "address.line2",
-    "address.city",
-    "address.state",
-    "address.postal_code",
-    "address.country",
+from sendoso.batch._columns import (
+    FIELDS,
+    ColumnMapping,
+    SourceError,
+    check_needed_columns,
+    explicit_fields,
+    field_placeholder,
+    placeholder_name,
+    resolve_columns,
 )
+from sendoso.batch._records import (
+    MAX_COLUMNS,
+    MAX_RECORD_CHARS,
+    SURROGATE,
+    BoundedLines,
+    CsvColumn,
+    RecordTooLong,
+    SourceRow,
+    csv_row,
+    flatten_json,
+    json_lines,
+    json_row,
+    problem_row,
+)
+from sendoso.errors import Param, Text
+from sendoso.models import Gift
 
-#: Longest cell kept; a longer one makes its row a problem (the longest real field is far
-#: shorter, so such a cell is a mistake, often a quote left open).
-MAX_CELL_CHARS = 10_000
+__all__ = ["Source"]
 
-# Most of a record that is ever held in memory. Above MAX_CELL_CHARS so that an oversized
-# cell is reported with its size, bounded so that an unclosed quote near the top of a big
-# file cannot pull the rest of it into one cell.
-_MAX_RECORD_CHARS = 4 * 1024 * 1024
+_ENCODING = Param("encoding")
 _MAX_HEADER_CHARS = 1_000
-#: Most columns (CSV) or keys (a JSON Lines record) a file may have: as many as a spreadsheet
-#: can hold (Excel: 16,384). Every column costs memory for the whole run, so a record of
-#: nothing but delimiters must not be able to claim millions of them.
-MAX_COLUMNS = 16_384
 # Keys of JSON Lines records whose mapping is remembered, over all distinct key sets.
 _MAX_KEY_PLAN_KEYS = 4 * MAX_COLUMNS
 # The sniffer's regular expressions are quadratic in the sample on some inputs (0.3 s for
@@ -86,506 +68,8 @@ _MAX_KEY_PLAN_KEYS = 4 * MAX_COLUMNS
 _SNIFF_CHARS = 16 * 1024
 _HEAD_BYTES = 8 * 1024
 _DELIMITERS = ",;\t|"
-
-# Header spellings of CRM and spreadsheet exports. Within a field, most specific first: when
-# two headers both fit a field, the earlier spelling wins; spellings are matched ignoring
-# case, spaces and punctuation. A spelling that starts with "~" is a pattern (fnmatch) over
-# the header from any of its words on: "~email*" is any header with a word that begins with
-# "email" ("Work E-mail", "Emails"), "~mail" one whose last word is "mail" ("Business Mail"
-# but not "Mailing List"), "~city*" a "City" but not an "Ethnicity". A pattern is only tried
-# for a field that no header spells exactly, and only takes a column when one column fits it:
-# two would be a guess. A header that fits the patterns of several fields goes to the first
-# of them in this table ("Work Email Address" is an email, "Address City" a city), so the
-# fields are in that order, and _NOT_SENT comes first: it claims headers that have a field's
-# word but hold something else ("Last Activity Date", "Account Owner Email", "Company ID").
-_NOT_SENT = "(not a field of a send)"
-_ALIASES: dict[str, tuple[str, ...]] = {
-    _NOT_SENT: (
-        "~date*",
-        "~time*",
-        "~owner*",
-        "~phone*",
-        "~telephone*",
-        "~mobile*",
-        "~fax*",
-        "~id",
-    ),
-    "email": ("email", "Email Address", "Work Email", "~email*", "~mail"),
-    "address.line2": (
-        "address.line2",
-        "line2",
-        "Mailing Street 2",
-        "Street Address 2",
-        "Address 2",
-        "~line2*",
-        "~address2*",
-        "~addr2*",
-        "~street2*",
-    ),
-    "address.postal_code": (
-        "address.postal_code",
-        "postal_code",
-        "Mailing Zip/Postal Code",
-        "Mailing Postal Code",
-        "Zip/Postal Code",
-        "ZIP Code",
-        "Zip",
-        "Postcode",
-        "Postal",
-        "~zip*",
-        "~postcode*",
-        "~postalcode*",
-    ),
-    "address.city": ("address.city", "Mailing City", "city", "~city*", "~town*"),
-    # Codes first: validation wants ISO codes, and Salesforce exports carry both forms.
-    "address.state": (
-        "address.state",
-        "Mailing State/Province Code",
-        "Mailing State Code",
-        "State/Province Code",
-        "State Code",
-        "Mailing State/Province",
-        "Mailing State",
-        "state",
-        "State/Province",
-        "Province",
-        "State/Region",
-        "Region",
-        "~state",  # not "~state*": a "Statement" is no state
-        "~statecode",
-        "~stateprovince*",
-        "~stateregion*",
-        "~province*",
-        "~region*",
-    ),
-    "address.country": (
-        "address.country",
-        "Mailing Country Code",
-        "Country Code",
-        "Mailing Country",
-        "country",
-        "Country/Region",
-        "~country*",
-    ),
-    "address.line1": (
-        "address.line1",
-        "line1",
-        "Mailing Street",
-        "Street Address",
-        "Address 1",
-        "Street",
-        "Address",
-        "~street*",
-        "~address*",
-        "~addr*",
-        "~line1*",
-    ),
-    "message": ("message", "Gift Message", "Note", "~message*", "~note", "~notes"),
-    "company": (
-        "company",
-        "Company Name",
-        "Account Name",
-        "Organization",
-        "Organisation",
-        "~company*",
-        "~organi[sz]ation*",
-        "~employer*",
-    ),
-    "first_name": ("first_name", "Given Name", "~first*", "~given*"),
-    "last_name": ("last_name", "Surname", "Family Name", "~last*", "~surname*", "~family*"),
-    "gift_id": ("gift_id", "Gift"),
-    "variant_id": ("variant_id", "Variant", "Size"),
-    "title": ("title", "Job Title"),
-    "team_id": ("team_id", "Team"),
-    "contact_id": ("contact_id", "Record ID", "Id"),
-}
-
-_NOT_ALNUM = re.compile(r"[\W_]+")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _key(header: str) -> str:
-    return _NOT_ALNUM.sub("", header.casefold())
-
-
-def placeholder_name(header: str) -> str:
-    """``"Mailing Zip/Postal Code"`` -> ``"mailing_zip_postal_code"``."""
-    return _NOT_ALNUM.sub("_", header.lower()).strip("_")
-
-
-def _field_placeholder(field: str) -> str:
-    return field.replace(".", "_")
-
-
-def _build_alias_index() -> dict[str, tuple[str, int]]:
-    index: dict[str, tuple[str, int]] = {}
-    for field, aliases in _ALIASES.items():
-        for rank, alias in enumerate(aliases):
-            if not alias.startswith("~"):
-                index.setdefault(_key(alias), (field, rank))
-    # A nested JSON "address": {"zip": ...} arrives as "address.zip".
-    for field, aliases in _ALIASES.items():
-        if field.startswith("address."):
-            for rank, alias in enumerate(aliases):
-                if not alias.startswith("~"):
-                    index.setdefault("address" + _key(alias), (field, len(aliases) + rank))
-    return index
-
-
-_ALIAS_INDEX = _build_alias_index()
-_PATTERN_FIELDS = [
-    (alias[1:], field)
-    for field, aliases in _ALIASES.items()
-    for alias in aliases
-    if alias.startswith("~")
-]
-# All the patterns in one expression, one group each in table order: where several fit, the
-# first group that does is the one matched.
-_PATTERNS = re.compile(
-    "|".join(f"({pattern.replace('*', '.*')})" for pattern, _ in _PATTERN_FIELDS)
-)
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
-_WORDS = re.compile(r"[^\W\d_]+|\d+")
-# Longer headers are sentences, not field names, and each word costs a match.
-_MAX_PATTERN_WORDS = 8
-
-
-def _field_by_pattern(header: str) -> str | None:
-    """The field (or _NOT_SENT) whose pattern ``header`` fits first, if any."""
-    if len(header) > 100:
-        return None
-    return _pattern_field(header)
-
-
-@functools.lru_cache(maxsize=4096)
-def _pattern_field(header: str) -> str | None:
-    words = _WORDS.findall(_CAMEL.sub(" ", header).casefold())
-    if len(words) > _MAX_PATTERN_WORDS:
-        return None
-    first: int | None = None
-    for start in range(len(words)):
-        match = _PATTERNS.fullmatch("".join(words[start:]))
-        if match is not None and match.lastindex is not None:
-            first = match.lastindex if first is None else min(first, match.lastindex)
-    return None if first is None else _PATTERN_FIELDS[first - 1][1]
-
-
-# An address as people write one: something, an at-sign, a domain with a dot. Enough to tell
-# a column of addresses from one of names, flags or dates; validation judges each one.
-_EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # Records of the file's head sampled for their values (all of them within _SNIFF_CHARS).
 _SAMPLE_ROWS = 100
-
-
-def _holds_emails(values: Sequence[str]) -> bool | None:
-    """Whether most of a column's sampled values are email addresses; None without values."""
-    present = [v for v in values if v]
-    if not present:
-        return None
-    return 2 * sum(1 for v in present if _EMAIL_LIKE.fullmatch(v)) > len(present)
-
-
-_MAP = Param("mapping")
-_ENCODING = Param("encoding")
-# What a mapping accepts as a field name: "address.city", "address_city", "city".
-_FIELD_NAMES = {_key(f): f for f in FIELDS} | {
-    _key(f.removeprefix("address.")): f for f in FIELDS if f.startswith("address.")
-}
-
-
-class SourceError(InputError):
-    """The input file cannot be used as a whole; nothing from it should be sent. ``field`` is
-    the :class:`Source` parameter at fault (``mapping``, ``format``, ``encoding``,
-    ``delimiter``), or ``None`` when it is the file itself."""
-
-
-@dataclass(frozen=True)
-class SourceRow:
-    """One record. ``number`` is the row a spreadsheet shows (the CSV header is row 1) or the
-    JSON Lines line number. A row with ``problems`` is to be skipped with them."""
-
-    number: int
-    #: Canonical field -> value, stripped; empty values are left out.
-    fields: dict[str, str]
-    #: Every non-empty cell by :func:`placeholder_name` of its column, for message templates.
-    columns: dict[str, str]
-    problems: tuple[FieldProblem, ...] = ()
-
-
-def _listing(names: Sequence[str], *, most: int | None = None) -> str:
-    shown = [n for n in names if n]
-    if most is not None and len(shown) > most:
-        return ", ".join(shown[:most]) + f", ... ({len(shown):,} in all)"
-    return ", ".join(shown) or "(none)"
-
-
-# What a run may give every row instead of a column: the parameter, and what it does.
-_SUPPLIED_BY = {
-    "gift_id": ("gift_id", "to send everyone one gift"),
-    "variant_id": ("variant_id", "to give everyone one variant"),
-    "message": ("message_template", "to write everyone's message"),
-}
-
-
-def _missing_fields(
-    fields: Iterable[str], supplied: Mapping[str, str], catalog: Iterable[Gift]
-) -> tuple[list[str], Gift | None]:
-    """The fields validation finds missing in a send built from every column the file has
-    (filled with a stand-in) and what the run supplies: missing there, they are missing
-    from every row. Which fields a send needs is validation's to say, not this module's."""
-    values: dict[str, Any] = {}
-    address: dict[str, str] = {}
-    for field in fields:
-        if field.startswith("address."):
-            address[field.removeprefix("address.")] = "?"
-        elif field != "contact_id":  # not a field of the send (it goes in its metadata)
-            values[field] = "?"
-    values.update(supplied)
-    request = normalize(SendRequest.model_validate(values))
-    gift = None
-    if "gift_id" in supplied:
-        gift = next((g for g in catalog if g.id == request.gift_id), None)
-    if gift is not None and gift.requires_address:
-        # The stand-in country is no country: the checks that depend on the country (the
-        # state, the postal code, where the gift ships) are each row's.
-        request = request.model_copy(update={"address": Address(**address)})
-    # Otherwise no address: an eGift's is dropped by the planner, and with a gift column
-    # some rows may get a gift without one.
-    missing = {p.field for p in validate(request, gift) if p.code == MISSING}
-    return [field for field in FIELDS if field in missing], gift
-
-
-def _explicit_fields(explicit: Mapping[str, str] | None) -> dict[str, str]:
-    """``mapping`` entries keyed by canonical field."""
-    fields: dict[str, str] = {}
-    for name, column in (explicit or {}).items():
-        field = _FIELD_NAMES.get(_key(name))
-        if field is None:
-            raise SourceError(
-                Text(_MAP, f": unknown field {name!r}; use one of: {_listing(FIELDS)}"),
-                field="mapping",
-            )
-        if field in fields:
-            raise SourceError(
-                Text(
-                    _MAP, f": {field} is mapped twice ({fields[field]!r} and {column!r}); keep one"
-                ),
-                field="mapping",
-            )
-        fields[field] = column
-    return fields
-
-
-def _match_column(column: str, headers: Sequence[str]) -> str | None:
-    if column in headers:
-        return column
-    # Forgiving about case and surrounding spaces, as long as that picks one column.
-    folded = {h for h in headers if h.strip().casefold() == column.strip().casefold()}
-    return folded.pop() if len(folded) == 1 else None
-
-
-def _resolve(
-    headers: Sequence[str],
-    explicit: Mapping[str, str],
-    *,
-    strict: bool,
-    sample: Callable[[], Mapping[str, Sequence[str]]] | None = None,
-    excluded: Collection[str] = (),
-) -> ColumnMapping:
-    """``explicit`` columns, then exact spellings, then patterns (see _ALIASES); with a
-    ``sample`` of the values by header, the email column is also told by its values. The
-    ``excluded`` fields get no column."""
-    fixed = set(explicit).union(excluded)
-    chosen: dict[str, str] = {}
-    for field, column in explicit.items():
-        match = _match_column(column, headers) if strict else column
-        if match is not None and match in headers:
-            chosen[field] = match
-        elif strict:
-            raise SourceError(
-                Text(
-                    _MAP,
-                    f" {field}={column}: there is no column {column!r}; "
-                    f"the columns are: {_listing(headers)}",
-                ),
-                field="mapping",
-            )
-        # Otherwise a JSON Lines record without that key: the field stays empty there,
-        # rather than being filled from some other key the user did not choose.
-    taken = set(chosen.values())
-    best: dict[str, tuple[int, int, str]] = {}
-    spelled: list[str] = []
-    for position, header in enumerate(headers):
-        hit = _ALIAS_INDEX.get(_key(header))
-        if hit is None:
-            spelled.append(header)
-            continue
-        if header in taken or hit[0] in fixed:
-            continue
-        field, rank = hit
-        candidate = (rank, position, header)
-        if field not in best or candidate < best[field]:
-            best[field] = candidate
-    chosen.update((field, candidate[2]) for field, candidate in best.items())
-    taken.update(chosen.values())
-    fits: dict[str, list[str]] = {}
-    for header in spelled:
-        fit = _field_by_pattern(header) if header not in taken else None
-        if fit is not None and fit not in chosen and fit not in fixed:
-            fits.setdefault(fit, []).append(header)
-    lookalikes: dict[str, tuple[str, ...]] = {}
-    if sample is not None and "email" not in chosen and "email" not in fixed:
-        _email_by_values(headers, taken, fits, lookalikes, sample())
-    for field, columns in fits.items():
-        if field == _NOT_SENT or not columns:
-            continue
-        if len(columns) == 1:
-            chosen[field] = columns[0]
-        else:
-            lookalikes[field] = tuple(dict.fromkeys(columns))
-    if strict:
-        counts = Counter(headers)
-        repeated = [c for c in dict.fromkeys(chosen.values()) if counts[c] > 1]
-        if repeated:
-            names = " and ".join(repr(c) for c in repeated)
-            raise SourceError(
-                Text(
-                    f"the header has {names} more than once, so it is unclear which column to "
-                    "use; rename the duplicates or choose one with ",
-                    _MAP,
-                    " FIELD=COLUMN",
-                ),
-                field="mapping",
-            )
-    return ColumnMapping(
-        {field: chosen[field] for field in FIELDS if field in chosen},
-        {field: lookalikes[field] for field in FIELDS if field in lookalikes},
-    )
-
-
-def _email_by_values(
-    headers: Sequence[str],
-    taken: set[str],
-    fits: dict[str, list[str]],
-    lookalikes: dict[str, tuple[str, ...]],
-    sample: Mapping[str, Sequence[str]],
-) -> None:
-    """Headers that say email keep the email field only if their values agree ("Email Opt
-    Out" holds flags); without such a header, a column of addresses is the email column."""
-    named = fits.pop("email", [])
-    agreeing = [h for h in named if _holds_emails(sample.get(h, ())) is not False]
-    if not agreeing:
-        claimed = taken.union(*fits.values())
-        agreeing = [h for h in headers if h not in claimed and _holds_emails(sample.get(h, ()))]
-    if agreeing:
-        fits["email"] = agreeing
-    elif named:
-        lookalikes["email"] = tuple(dict.fromkeys(named))
-
-
-@dataclass(frozen=True)
-class ColumnMapping:
-    """Which source column feeds each canonical field."""
-
-    columns: dict[str, str]
-    #: Fields no column was taken for although several look like theirs (two "... E-mail"
-    #: headers): those columns, for saying which to choose rather than guessing.
-    lookalikes: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def resolve(
-        cls, headers: Sequence[str], explicit: Mapping[str, str] | None = None
-    ) -> ColumnMapping:
-        """Map ``headers`` to fields: ``explicit`` (``{"field": "Column"}``) first, then the
-        usual CRM spellings, then a field's usual words ("Office E-mail"), all matched
-        ignoring case, spaces and punctuation. Where several headers have one field's words,
-        none is taken: they are its ``lookalikes``. (A :class:`Source` also tells the email
-        column by its values.)"""
-        return _resolve(headers, _explicit_fields(explicit), strict=True)
-
-    def describe(self) -> list[tuple[str, str]]:
-        """``(field, column)`` pairs, in field order, for showing the user."""
-        return list(self.columns.items())
-
-
-class _RecordTooLong(Exception):
-    pass
-
-
-class _Lines:
-    """Feeds ``csv`` a line at a time and refuses a record longer than _MAX_RECORD_CHARS,
-    whatever ``csv.field_size_limit`` another part of the program has set."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._readline = stream.readline
-        self.record_chars = 0
-        self.exhausted = False
-
-    def __iter__(self) -> _Lines:
-        return self
-
-    def __next__(self) -> str:
-        line = self._readline(_MAX_RECORD_CHARS)
-        if not line:
-            self.exhausted = True
-            raise StopIteration
-        self.record_chars += len(line)
-        if self.record_chars > _MAX_RECORD_CHARS or (
-            len(line) == _MAX_RECORD_CHARS and not line.endswith(("\n", "\r"))
-        ):
-            # The second test: readline stopped at the limit inside a line. csv would take
-            # the piece for a whole record and the rest of the line for the next one.
-            raise _RecordTooLong
-        return line
-
-
-def _json_lines(stream: TextIO) -> Iterator[str | None]:
-    """Lines, with ``None`` for one over _MAX_RECORD_CHARS (skipped without keeping it)."""
-    readline = stream.readline
-    while line := readline(_MAX_RECORD_CHARS):
-        if len(line) < _MAX_RECORD_CHARS or line.endswith(("\n", "\r")):
-            yield line
-            continue
-        while (rest := readline(_MAX_RECORD_CHARS)) and not rest.endswith(("\n", "\r")):
-            pass
-        yield None
-
-
-def _problem(field: str | None, code: str, message: str) -> FieldProblem:
-    return FieldProblem(field=field or "row", code=code, message=message)
-
-
-def _cell_problem(
-    label: str, field: str | None, value: str, *, from_json: bool = False
-) -> FieldProblem | None:
-    if len(value) > MAX_CELL_CHARS:
-        return _problem(
-            field,
-            "too_long",
-            f"{label} is {len(value):,} characters; the limit is {MAX_CELL_CHARS:,}",
-        )
-    if "\x00" in value:
-        return _problem(field, "invalid", f"{label} contains a NUL character")
-    if from_json and _SURROGATE.search(value):
-        # A lone "\ud800" escape: valid JSON, but no text encoding can carry it.
-        return _problem(field, "invalid", f"{label} contains an unpaired surrogate escape")
-    return None
-
-
-def _json_kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        return "object"
-    return "string" if isinstance(value, str) else "value"
-
-
-@dataclass(frozen=True)
-class _Column:
-    index: int
-    label: str
-    field: str | None
-    placeholder: str | None
 
 
 class Source:
@@ -606,7 +90,7 @@ class Source:
                 field="format",
             )
         self.path = Path(path)
-        self._explicit = _explicit_fields(mapping)
+        self._explicit = explicit_fields(mapping)
         self._format_choice = format
         self._encoding_choice = encoding
         self._delimiter_choice = _delimiter_option(delimiter)
@@ -617,7 +101,7 @@ class Source:
         self._skip_space = False
         self._headers: list[str] = []
         self._mapping = ColumnMapping({})
-        self._plan: list[_Column] = []
+        self._plan: list[CsvColumn] = []
         self._key_plans: dict[tuple[str, ...], list[tuple[str, str | None, str]]] = {}
         self._key_plan_keys = 0
         # Fields no key feeds, whatever later records are called (see _open_jsonl).
@@ -654,7 +138,7 @@ class Source:
 
     def placeholders(self) -> set[str]:
         """The names a message template may use with this file."""
-        names = {_field_placeholder(f) for f in FIELDS}
+        names = {field_placeholder(f) for f in FIELDS}
         names.update(placeholder_name(h) for h in self.headers)
         return {n for n in names if n and not n.isdecimal()}
 
@@ -673,43 +157,8 @@ class Source:
         """
         self.open()
         given = {name: value for name, value in (supplied or {}).items() if value}
-        missing, gift = _missing_fields(self._head_fields(), given, catalog)
-        if not missing:
-            return
-        clauses: list[Text] = []
-        plain: list[str] = []
-        for field in missing:
-            alike = self._mapping.lookalikes.get(field, ())
-            instead = _SUPPLIED_BY.get(field)
-            if not alike and instead is None:
-                plain.append(field)
-                continue
-            if alike:
-                names = ", ".join(repr(c) for c in alike)
-                clause = Text(
-                    f"no column maps to {field}; columns that look like {field}: {names} (use ",
-                    _MAP,
-                    f" {field}={shlex.quote(alike[0])}",
-                )
-            else:
-                clause = Text(f"no column maps to {field} (use ", _MAP, f" {field}=COLUMN")
-            if instead is not None:
-                clause = Text(clause, ", or ", Param(instead[0]), f" {instead[1]}")
-            clauses.append(Text(clause, ")"))
-        address = [f for f in plain if f.startswith("address.")]
-        others = [f for f in plain if f not in address]
-        shipped = f", which {gift.name} needs" if gift is not None else ""
-        for group, why in ((others, ""), (address, shipped)):
-            if group:
-                column = f"{group[0]}=COLUMN" if len(group) == 1 else "FIELD=COLUMN"
-                clauses.append(
-                    Text(f"no column maps to {', '.join(group)}{why} (use ", _MAP, f" {column})")
-                )
-        if plain or any(field not in self._mapping.lookalikes for field in missing):
-            clauses.append(Text(f"the columns are: {_listing(self._headers, most=20)}"))
-        raise SourceError(
-            Text(f"{self._name}: ", Text.joining("; ", clauses)),
-            field="mapping",
+        check_needed_columns(
+            self._name, self._headers, self._mapping, self._head_fields(), given, catalog
         )
 
     def _head_fields(self) -> set[str]:
@@ -736,7 +185,7 @@ class Source:
                     except (ValueError, RecursionError):
                         continue
                     if isinstance(value, dict) and len(value) <= MAX_COLUMNS:
-                        yield _flatten(value)[0]
+                        yield flatten_json(value)[0]
             except UnicodeError:
                 return  # the rows report it, with its line
 
@@ -897,7 +346,7 @@ class Source:
                 row=number,
             )
         try:
-            self._mapping = _resolve(
+            self._mapping = resolve_columns(
                 headers,
                 self._explicit,
                 strict=True,
@@ -918,7 +367,7 @@ class Source:
             else:
                 seen.add(name)
             label = f"column {header!r}" if header else f"column {index + 1}"
-            self._plan.append(_Column(index, label, field_of.get(header), name))
+            self._plan.append(CsvColumn(index, label, field_of.get(header), name))
 
     def _sample_values(self, sample: str, headers: Sequence[str]) -> dict[str, list[str]]:
         """Values of the first records by header, from the head of the file that was read
@@ -966,10 +415,10 @@ class Source:
 
     def _csv_records(self) -> Generator[tuple[int, list[str]], None, None]:
         """``(row number, cells)`` of every record, blank ones included."""
-        if csv.field_size_limit() < _MAX_RECORD_CHARS:
-            csv.field_size_limit(_MAX_RECORD_CHARS)
+        if csv.field_size_limit() < MAX_RECORD_CHARS:
+            csv.field_size_limit(MAX_RECORD_CHARS)
         with self._text() as stream:
-            lines = _Lines(stream)
+            lines = BoundedLines(stream)
             # Quoting is always the RFC 4180 kind every exporter writes: the sniffer's guess
             # at it goes wrong on names such as O'Brien.
             reader = csv.reader(lines, delimiter=self._delimiter, skipinitialspace=self._skip_space)
@@ -979,7 +428,7 @@ class Source:
                     record = next(reader)
                 except StopIteration:
                     return
-                except _RecordTooLong:
+                except RecordTooLong:
                     raise self._too_long(number + 1) from None
                 except csv.Error as exc:
                     if "field limit" in str(exc):
@@ -1002,7 +451,7 @@ class Source:
 
     def _too_long(self, row: int) -> SourceError:
         return SourceError(
-            f"{self._name}: row {row} is longer than {_MAX_RECORD_CHARS:,} characters; "
+            f"{self._name}: row {row} is longer than {MAX_RECORD_CHARS:,} characters; "
             'is a quote (") left unclosed?',
             row=row,
         )
@@ -1016,7 +465,7 @@ class Source:
 
     def _csv_header(self, records: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]]:
         for number, record in records:
-            if _SURROGATE.search("".join(record)):
+            if SURROGATE.search("".join(record)):
                 raise self._not_text(number)
             if len(record) > MAX_COLUMNS:
                 raise SourceError(
@@ -1043,45 +492,9 @@ class Source:
                 joined = "".join(record)
                 if not joined or joined.isspace():
                     continue
-                if _SURROGATE.search(joined):
+                if SURROGATE.search(joined):
                     raise self._not_text(number)
-                yield self._csv_row(number, record, width, joined)
-
-    def _csv_row(self, number: int, record: list[str], width: int, joined: str) -> SourceRow:
-        problems: list[FieldProblem] = []
-        if len(record) > width and not any(c.strip() for c in islice(record, width, None)):
-            # Trailing delimiters: spreadsheets write them for columns that are empty.
-            record = record[:width]
-        if len(record) != width:
-            hint = (
-                'a quote (") may be left unclosed'
-                if "\n" in joined or "\r" in joined
-                else "a delimiter or quote is probably out of place"
-            )
-            problems.append(
-                _problem(
-                    None,
-                    "cell_count",
-                    f"this row has {len(record):,} cells but the header has {width:,}; {hint}",
-                )
-            )
-        suspect = len(joined) > MAX_CELL_CHARS or "\x00" in joined
-        fields: dict[str, str] = {}
-        columns: dict[str, str] = {}
-        for column in self._plan[: len(record)]:
-            value = record[column.index].strip()
-            if not value:
-                continue
-            if suspect:
-                problem = _cell_problem(column.label, column.field, value)
-                if problem is not None:
-                    problems.append(problem)
-                    continue
-            if column.field is not None:
-                fields[column.field] = value
-            if column.placeholder is not None:
-                columns[column.placeholder] = value
-        return SourceRow(number, fields, columns, tuple(problems))
+                yield csv_row(number, record, width, joined, self._plan)
 
     # --- JSON Lines ---------------------------------------------------------------------
 
@@ -1090,7 +503,7 @@ class Source:
         first = True
         with self._text() as stream:
             try:
-                for line in _json_lines(stream):
+                for line in json_lines(stream):
                     if line is None or not line.strip():
                         continue
                     if first and line.lstrip("\ufeff \t").startswith("["):
@@ -1104,18 +517,18 @@ class Source:
                     except (ValueError, RecursionError):
                         continue
                     if isinstance(value, dict) and len(value) <= MAX_COLUMNS:
-                        headers = list(_flatten(value)[0])[:MAX_COLUMNS]
+                        headers = list(flatten_json(value)[0])[:MAX_COLUMNS]
                         break
             except UnicodeError:
                 raise self._not_text(1) from None
         try:
-            self._mapping = _resolve(
+            self._mapping = resolve_columns(
                 headers, self._explicit, strict=True, sample=self._jsonl_sample
             )
         except SourceError as exc:
             raise SourceError(Text(f"{self._name}: ", exc.args[0]), field=exc.field) from None
         self._headers = headers
-        by_keys = _resolve(headers, self._explicit, strict=False).columns.get("email")
+        by_keys = resolve_columns(headers, self._explicit, strict=False).columns.get("email")
         # Later records are matched on the key as the first object spells it.
         self._explicit = {field: self._mapping.columns[field] for field in self._explicit}
         email = self._mapping.columns.get("email")
@@ -1130,7 +543,7 @@ class Source:
     def _jsonl_rows(self) -> Iterator[SourceRow]:
         with self._text() as stream:
             number = 0
-            lines = _json_lines(stream)
+            lines = json_lines(stream)
             while True:
                 try:
                     line = next(lines)
@@ -1142,67 +555,28 @@ class Source:
                     raise self._unreadable(exc) from None
                 number += 1
                 if line is None:
-                    yield _bad_row(
+                    yield problem_row(
                         number,
                         "too_long",
-                        f"this line is longer than {_MAX_RECORD_CHARS:,} characters",
+                        f"this line is longer than {MAX_RECORD_CHARS:,} characters",
                     )
                     continue
                 if not line.strip():
                     continue
-                if _SURROGATE.search(line):
+                if SURROGATE.search(line):
                     raise self._not_text(number)
-                yield self._json_row(number, line.lstrip("\ufeff") if number == 1 else line)
-
-    def _json_row(self, number: int, line: str) -> SourceRow:
-        try:
-            # Numbers keep their written form: 02134-style codes aside, "1.50" stays "1.50".
-            value = json.loads(line, parse_int=str, parse_float=str, parse_constant=str)
-        except json.JSONDecodeError as exc:
-            return _bad_row(
-                number,
-                "invalid_json",
-                f"this line is not valid JSON: {exc.msg} (column {exc.colno})",
-            )
-        except (ValueError, RecursionError):
-            return _bad_row(number, "invalid_json", "this line is not valid JSON")
-        if not isinstance(value, dict):
-            return _bad_row(
-                number,
-                "not_an_object",
-                f"this line is a JSON {_json_kind(value)}, not an object of named fields",
-            )
-        if len(value) > MAX_COLUMNS:  # before flattening, which copies every key
-            return _too_many_keys(number)
-        values, nested = _flatten(value)
-        if len(values) > MAX_COLUMNS:  # a nested address adds keys
-            return _too_many_keys(number)
-        problems: list[FieldProblem] = []
-        fields: dict[str, str] = {}
-        columns: dict[str, str] = {}
-        for key, field, name in self._key_plan(tuple(values)):
-            if key in nested:
-                problems.append(_problem(field, "nested", nested[key]))
-                continue
-            text = values[key]
-            if not text:
-                continue
-            problem = _cell_problem(f"key {key!r}", field, text, from_json=True)
-            if problem is not None:
-                problems.append(problem)
-                continue
-            if field is not None:
-                fields[field] = text
-            if name and name not in columns:
-                columns[name] = text
-        return SourceRow(number, fields, columns, tuple(problems))
+                yield json_row(
+                    number, line.lstrip("\ufeff") if number == 1 else line, self._key_plan
+                )
 
     def _key_plan(self, keys: tuple[str, ...]) -> list[tuple[str, str | None, str]]:
         # Records of one export share their keys, so the mapping is worked out once per
         # distinct key set, not once per record.
         plan = self._key_plans.get(keys)
         if plan is None:
-            mapped = _resolve(keys, self._explicit, strict=False, excluded=self._excluded).columns
+            mapped = resolve_columns(
+                keys, self._explicit, strict=False, excluded=self._excluded
+            ).columns
             field_of = {column: field for field, column in mapped.items()}
             plan = [(key, field_of.get(key), placeholder_name(key)) for key in keys]
             # Bounded by keys, not key sets: records with thousands of keys, each set
@@ -1213,49 +587,6 @@ class Source:
             self._key_plans[keys] = plan
             self._key_plan_keys += len(keys)
         return plan
-
-
-def _flatten(obj: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """Scalar values as text by key (a nested ``address`` object as ``address.*`` keys),
-    and what is wrong with the keys that cannot be used."""
-    values: dict[str, str] = {}
-    nested: dict[str, str] = {}
-
-    def put(key: str, value: Any) -> None:
-        if key in values:
-            nested[key] = f"key {key!r} is given twice (nested and flat); keep one"
-        elif isinstance(value, bool):
-            values[key] = "true" if value else "false"
-        elif isinstance(value, str):
-            values[key] = value.strip()
-        elif value is None:
-            values[key] = ""
-        else:
-            values[key] = ""
-            nested[key] = (
-                f"key {key!r} holds a JSON {_json_kind(value)}; only text, numbers and "
-                "true/false are accepted"
-            )
-
-    for key, value in obj.items():
-        if isinstance(value, dict) and _key(key) == "address":
-            for part, inner in value.items():
-                put(f"address.{part}", inner)
-        else:
-            put(key, value)
-    return values, nested
-
-
-def _bad_row(number: int, code: str, message: str) -> SourceRow:
-    return SourceRow(number, {}, {}, (_problem(None, code, message),))
-
-
-def _too_many_keys(number: int) -> SourceRow:
-    return _bad_row(
-        number,
-        "too_many_keys",
-        f"this line has more than {MAX_COLUMNS:,} keys; write only the fields you need",
-    )
 
 
 def _delimiter_option(delimiter: str | None) -> str | None:

@@ -13,7 +13,8 @@ import re
 import string
 from collections.abc import Iterable, Mapping
 
-from sendoso.batch._sources import FIELDS, SourceRow
+from sendoso.batch._columns import FIELDS, field_placeholder
+from sendoso.batch._records import SourceRow
 from sendoso.errors import InputError, Param, Text
 
 __all__ = ["MessageTemplate", "TemplateError", "template_values"]
@@ -21,7 +22,7 @@ __all__ = ["MessageTemplate", "TemplateError", "template_values"]
 _OPTION = Param("message_template")
 # A name, but not all digits: "{0}" is positional in str.format and means nothing here.
 _NAME = re.compile(r"(?!\d+\Z)\w+\Z")
-_FIELD_PLACEHOLDERS = tuple(f.replace(".", "_") for f in FIELDS)
+_FIELD_PLACEHOLDERS = tuple(field_placeholder(f) for f in FIELDS)
 _FIELD_OF = dict(zip(_FIELD_PLACEHOLDERS, FIELDS, strict=True))
 
 
