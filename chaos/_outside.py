@@ -73,7 +73,7 @@ def run_outside_mode(
         result.budget = f"{budget} USD"
         plan = ["--run-id", run_id, "--ledger", ledger, "--max-spend", result.budget]
         resume = [
-            "batch", "resume", run_id, "--json", "--ledger", ledger,
+            "batch", "resume", run_id, "--yes", "--json", "--ledger", ledger,
             "--concurrency", str(config.concurrency),
         ]  # fmt: skip
         planned = runs.cli(["batch", "run", str(recipients.path), *plan])
