@@ -165,7 +165,7 @@ async def test_a_failing_token_endpoint_does_not_block_the_request_id(
 
 
 async def test_a_retried_send_is_priced_again_and_refused_if_it_no_longer_fits(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, ledger_url: str
 ) -> None:
     """A request recorded but not sent (the token endpoint failed), retried after its gift's
     price rose above the caps: refused with the typed over-cap error, never sent, its row
@@ -173,7 +173,7 @@ async def test_a_retried_send_is_priced_again_and_refused_if_it_no_longer_fits(
     rails = Guardrails(
         allow_send=True, max_price={"USD": Decimal("50")}, daily_cap={"USD": Decimal("40")}
     )
-    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+    with Ledger(ledger_url) as ledger:
         async with sandbox.async_client(trust_idempotency=False, max_retries=1) as client:
             desk = SendDesk(client, ledger, rails)
             await desk.catalog()
@@ -204,7 +204,7 @@ async def test_a_retried_send_is_priced_again_and_refused_if_it_no_longer_fits(
 
 
 async def test_a_retried_send_counts_every_other_send_at_its_price_but_not_its_own_plan(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, ledger_url: str
 ) -> None:
     """Re-priced at send time, a retried request is checked against the daily and total caps
     with every other send at its price, and without its own first estimate: a price that no
@@ -216,7 +216,7 @@ async def test_a_retried_send_counts_every_other_send_at_its_price_but_not_its_o
         "r2": {**ADA, "email": "grace@example.com"},
         "r3": {**ADA, "email": "kat@example.com"},
     }
-    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+    with Ledger(ledger_url) as ledger:
         async with sandbox.async_client(trust_idempotency=False, max_retries=1) as client:
             desk = SendDesk(client, ledger, rails)
 
