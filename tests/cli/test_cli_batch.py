@@ -638,6 +638,31 @@ def test_status_stores_new_statuses_and_asks_only_about_open_sends(batch: Batch,
     assert {r["status"] for r in stored["rows"]} == {"delivered"}
 
 
+def test_status_shows_the_planned_cost_of_sends_whose_price_moved(
+    batch: Batch, env: Any, tmp_path: Path
+) -> None:
+    """Planned at 25 USD a gift, sent at 20: `status` shows what the sends cost and, beside
+    it, what the plan said they would; at an unchanged price only the first."""
+    people = [person(f"P{i}", f"p{i}@example.com") for i in range(3)]
+    file = write_csv(tmp_path / "moved.csv", people)
+    planned = batch("run", str(file), "--message-template", "Hi", "--run-id", "moved")
+    assert planned.exit_code == ExitCode.USAGE  # no --yes: the plan is saved, nothing sent
+    env.set_price(EGIFT, "20.00")
+    assert batch("resume", "moved", "--yes").exit_code == 0
+    env.set_price(EGIFT, None)
+    assert run(batch, file=file, run_id="same").exit_code == 0
+
+    moved = batch("status", "moved")
+    assert re.search(r"Estimated spend \(sent\)\s.*60\.00", moved.stdout)
+    assert re.search(r"Estimated spend \(sent, as planned\)\s.*75\.00", moved.stdout)
+    data = parse_json(batch("status", "moved", "--json"))
+    assert data["estimated_spend"]["submitted"] == {"USD": {"low": "60.00", "high": "60.00"}}
+    assert data["estimated_spend_as_planned"]["submitted"] == {
+        "USD": {"low": "75.00", "high": "75.00"}
+    }
+    assert "as planned" not in batch("status", "same").stdout
+
+
 # report --------------------------------------------------------------------------------
 
 

@@ -14,8 +14,8 @@ from tests.conftest import Sandbox
 from tests.mcp._support import ADA, EGIFT
 
 from sendoso.errors import Call, Param, Text
-from sendoso.ledger import ApprovalState, Ledger
-from sendoso.mcp import Guardrails, Refusal, SendDesk, SendView
+from sendoso.ledger import ApprovalState, Ledger, RowState
+from sendoso.mcp import Guardrails, Refusal, SendDesk, SendView, send_key_for_request
 
 pytestmark = pytest.mark.anyio
 
@@ -162,3 +162,91 @@ async def test_a_failing_token_endpoint_does_not_block_the_request_id(
             with pytest.raises(Refusal, match="daily cap"):
                 await desk.send(request_id="r2", gift_id=EGIFT, recipient=other, message="Hi")
     assert [send["id"] for send in sandbox.sends()] == [retried.send_id]
+
+
+async def test_a_retried_send_is_priced_again_and_refused_if_it_no_longer_fits(
+    sandbox: Sandbox, ledger_url: str
+) -> None:
+    """A request recorded but not sent (the token endpoint failed), retried after its gift's
+    price rose above the caps: refused with the typed over-cap error, never sent, its row
+    skipped (budget) and no longer counted against the caps."""
+    rails = Guardrails(
+        allow_send=True, max_price={"USD": Decimal("50")}, daily_cap={"USD": Decimal("40")}
+    )
+    with Ledger(ledger_url) as ledger:
+        async with sandbox.async_client(trust_idempotency=False, max_retries=1) as client:
+            desk = SendDesk(client, ledger, rails)
+            await desk.catalog()
+            sandbox.faults(token_error=500)
+            sandbox.advance(3 * 86400)  # the desk's token has expired on the server
+            with pytest.raises(Refusal, match="not sent"):
+                await desk.send(request_id="r1", gift_id=EGIFT, recipient=ADA, message="Hi")
+            sandbox.faults(token_error=0)
+
+            sandbox.set_price(EGIFT, "60.00")
+            with pytest.raises(Refusal) as refused:
+                await desk.send(request_id="r1", gift_id=EGIFT, recipient=ADA, message="Hi")
+            assert refused.value.over_cap is not None
+            assert refused.value.over_cap.field == "max_price"
+            assert sandbox.sends() == []
+            row = ledger.row_by_key(send_key_for_request("r1", sandbox.url))
+            assert row is not None
+            assert row.state is RowState.SKIPPED
+            assert row.skip_kind == "budget"
+
+            # Skipped, r1 no longer counts: the daily cap still fits one gift.
+            sandbox.set_price(EGIFT, None)
+            await desk.catalog(fresh=True)
+            other = {**ADA, "email": "grace@example.com"}
+            sent = await desk.send(request_id="r2", gift_id=EGIFT, recipient=other, message="Hi")
+            assert sent.send_id is not None
+    assert [send["id"] for send in sandbox.sends()] == [sent.send_id]
+
+
+async def test_a_retried_send_counts_every_other_send_at_its_price_but_not_its_own_plan(
+    sandbox: Sandbox, ledger_url: str
+) -> None:
+    """Re-priced at send time, a retried request is checked against the daily and total caps
+    with every other send at its price, and without its own first estimate: a price that no
+    longer fits refuses it (daily cap) and it stops counting; a price that still fits sends
+    it once, recorded at its new price."""
+    rails = Guardrails(allow_send=True, daily_cap={"USD": Decimal("80")})
+    people = {
+        "r1": ADA,
+        "r2": {**ADA, "email": "grace@example.com"},
+        "r3": {**ADA, "email": "kat@example.com"},
+    }
+    with Ledger(ledger_url) as ledger:
+        async with sandbox.async_client(trust_idempotency=False, max_retries=1) as client:
+            desk = SendDesk(client, ledger, rails)
+
+            async def send(request_id: str) -> SendView:
+                return await desk.send(
+                    request_id=request_id, gift_id=EGIFT, recipient=people[request_id], message="Hi"
+                )
+
+            await desk.catalog()
+            # Three requests recorded at 25.00 each, none sent.
+            sandbox.faults(token_error=500)
+            sandbox.advance(3 * 86400)  # the desk's token has expired on the server
+            for request_id in people:
+                with pytest.raises(Refusal, match="not sent"):
+                    await send(request_id)
+            sandbox.faults(token_error=0)
+
+            # Unchanged price: r1 is sent once.
+            first = await send("r1")
+            # r2 at 60: 25 (r1) + 25 (r3, recorded) + 60 is over the day's 80.
+            sandbox.set_price(EGIFT, "60.00")
+            with pytest.raises(Refusal) as refused:
+                await send("r2")
+            assert refused.value.over_cap is not None
+            assert refused.value.over_cap.field == "daily_cap"
+            # r3 at 40: 25 (r1) + 40 fits, without r2 (skipped) and r3's own first 25.
+            sandbox.set_price(EGIFT, "40.00")
+            third = await send("r3")
+            row = ledger.row_by_key(send_key_for_request("r3", sandbox.url))
+            assert row is not None
+            assert row.actual_estimate == {"USD": (Decimal("40.00"), Decimal("40.00"))}
+    assert {send["id"] for send in sandbox.sends()} == {first.send_id, third.send_id}
+    assert len(sandbox.sends()) == 2

@@ -401,11 +401,19 @@ def refresh(
     return anyio.run(main)
 
 
+def _spend_json(spend: Mapping[RowState, Mapping[str, tuple[Decimal, Decimal]]]) -> dict[str, Any]:
+    return {
+        state.value: {cur: {"low": str(low), "high": str(high)} for cur, (low, high) in t.items()}
+        for state, t in spend.items()
+    }
+
+
 def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output: bool) -> None:
     from sendoso.batch import RowState
 
     statuses = ledger.status_counts(run_id)
     spend = ledger.spend(run_id)
+    planned = ledger.spend(run_id, as_planned=True)
     if json_output:
         print_json(
             {
@@ -416,13 +424,9 @@ def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output:
                 "errors": result.errors,
                 "statuses": statuses,
                 "counts": counts_json(ledger.counts(run_id)),
-                "estimated_spend": {
-                    state.value: {
-                        cur: {"low": str(low), "high": str(high)}
-                        for cur, (low, high) in totals.items()
-                    }
-                    for state, totals in spend.items()
-                },
+                "estimated_spend": _spend_json(spend),
+                # Rows sent after their price moved: what the plan said they would cost.
+                "estimated_spend_as_planned": _spend_json(planned),
             }
         )
         return
@@ -431,6 +435,8 @@ def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output:
         **dict(sorted(statuses.items())),
         "Estimated spend (sent)": estimate_text(spend.get(RowState.SUBMITTED, {})),
     }
+    if planned.get(RowState.SUBMITTED, {}) != spend.get(RowState.SUBMITTED, {}):
+        rows["Estimated spend (sent, as planned)"] = estimate_text(planned[RowState.SUBMITTED])
     if spend.get(RowState.UNKNOWN):
         rows["May have been spent (unknown)"] = estimate_text(spend[RowState.UNKNOWN])
     console().print(kv_table(rows, title=f"Run {run_id}: statuses"))

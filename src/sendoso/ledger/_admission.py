@@ -4,7 +4,7 @@ and the rules deciding whether one more send may be added (:class:`SendAdmission
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -32,6 +32,9 @@ class Repriced:
     #: ``None``: no caps to fit under; the row is only recorded at its new price.
     caps: Mapping[str, Decimal] | None
     field: str = "max_spend"
+    #: The caller's own rule instead of the run's caps: why the row no longer fits, read in
+    #: the transaction that would commit it (``None``: it fits).
+    check: Callable[[SendAdmission], str | None] | None = None
 
 
 class PlanWriter:
@@ -108,11 +111,14 @@ class SendAdmission:
         self._conn = conn
         self.run_id = run_id
 
-    def spend(self, *, source: str, since: datetime | None = None) -> Totals:
+    def spend(
+        self, *, source: str, since: datetime | None = None, excluding: int | None = None
+    ) -> Totals:
         """The estimated cost (low, high per currency) of the rows of every run from
         ``source`` that cost money or may: in flight, sent, unknown, and planned. With
         ``since``, only rows attempted since then, plus every planned one. A row sent after
-        its price moved counts at the price it was sent at."""
+        its price moved counts at the price it was sent at. ``excluding``: a row of this
+        run left out (the one being re-priced, whose first estimate no longer holds)."""
         query = (
             sa.select(sa.func.coalesce(ROWS.c.actual_estimate, ROWS.c.estimate))
             .join(RUNS, RUNS.c.run_id == ROWS.c.run_id)
@@ -122,6 +128,10 @@ class SendAdmission:
                 ROWS.c.state.in_(SPENDING),
             )
         )
+        if excluding is not None:
+            query = query.where(
+                sa.or_(ROWS.c.run_id != self.run_id, ROWS.c.row_number != excluding)
+            )
         if since is not None:
             query = query.where(
                 sa.or_(
@@ -149,7 +159,11 @@ class SendAdmission:
 
     def over_budget(self, price: Repriced) -> Text | None:
         """Why a row re-priced at send time no longer fits under the run's caps, on top of
-        what its sends have committed; ``None`` if it fits."""
+        what its sends have committed (or by the caller's own rule, ``price.check``);
+        ``None`` if it fits."""
+        if price.check is not None:
+            reason = price.check(self)
+            return None if reason is None else Text(reason)
         if price.caps is None:
             return None
         used = {cur: high for cur, (_, high) in self.committed().items()}

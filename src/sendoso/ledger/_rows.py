@@ -199,7 +199,8 @@ class Rows(Store):
         then; if one has, the row is skipped instead. Returns the row's new state, or
         ``None`` if the caller no longer holds it. With ``price`` (its cost re-priced now), the
         row must also still fit under the run's caps on top of what the run's sends have
-        committed, or it is skipped (``budget``); it is recorded at that price.
+        committed (or fit by the caller's own rule, ``price.check``), or it is skipped
+        (``budget``); it is recorded at that price.
         """
         held_and_planned = ROWS.update().where(
             ROWS.c.run_id == run_id,
@@ -237,7 +238,13 @@ class Rows(Store):
             if skip is None and price is not None:
                 if self.dialect == "postgresql":
                     # Two runners of one run re-checking its budget at once: one at a time.
-                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(run_id))))
+                    # A caller's own rule reads what every admission reads: it waits for
+                    # them as they wait for each other (see add_row).
+                    conn.execute(
+                        sa.select(sa.func.pg_advisory_xact_lock(LockId.ADMIT.value))
+                        if price.check is not None
+                        else sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext(run_id)))
+                    )
                 over = SendAdmission(conn, run_id).over_budget(price)
                 if over is not None:
                     skip = ("budget", Text(over, f" (row {number})"))
@@ -356,13 +363,17 @@ class Rows(Store):
         with self._engine.connect() as conn:
             return sent_elsewhere_in(conn, dedupe_keys, run_id=run_id, base_url=base_url)
 
-    def spend(self, run_id: str) -> dict[RowState, Totals]:
+    def spend(self, run_id: str, *, as_planned: bool = False) -> dict[RowState, Totals]:
         """Estimated spend per state (low, high per currency) over rows that cost money or
         may: submitted, submitting, unknown, and still planned; a row sent after its price
-        moved counts at the price it was sent at."""
+        moved counts at the price it was sent at (``as_planned``: at its planned one)."""
         result: dict[RowState, Totals] = {}
         with self._engine.connect() as conn:
-            cost = sa.func.coalesce(ROWS.c.actual_estimate, ROWS.c.estimate)
+            cost = (
+                ROWS.c.estimate
+                if as_planned
+                else sa.func.coalesce(ROWS.c.actual_estimate, ROWS.c.estimate)
+            )
             records = conn.execute(
                 sa.select(ROWS.c.state, cost).where(
                     ROWS.c.run_id == run_id,

@@ -56,6 +56,7 @@ from sendoso.ledger import (
     LedgerRow,
     Outcome,
     PlannedRow,
+    Repriced,
     RowState,
     RunInfo,
     SendAdmission,
@@ -64,7 +65,7 @@ from sendoso.ledger import (
     new_owner,
     recipient_key,
 )
-from sendoso.mcp._guardrails import Guardrails
+from sendoso.mcp._guardrails import Guardrails, Totals
 from sendoso.models import CostEstimate, Gift, Send, SendRequest
 from sendoso.pricing import estimate_cost
 from sendoso.resources import check_against, request_from_fields
@@ -412,17 +413,42 @@ class SendDesk:
                         "(this server's per-recipient cool-down); do not send them another "
                         "one now"
                     )
-            if rails.daily_cap or rails.total_cap:
-                midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-                excess = rails.spend_excess(
-                    totals,
-                    today=ledger.spend(source=MCP_SOURCE, since=midnight),
-                    total=ledger.spend(source=MCP_SOURCE),
-                )
-                if excess is not None:
-                    raise Refusal(excess.message, over_cap=excess)
+            excess = _spend_excess(ledger, rails, totals)
+            if excess is not None:
+                raise Refusal(excess.message, over_cap=excess)
 
         return admit
+
+    def _reprice(
+        self, rails: Guardrails, refused: list[OverCapError]
+    ) -> Callable[[LedgerRow], Repriced | None]:
+        """A recorded row's cost from the catalog as read now (``None`` if it has not moved:
+        it was admitted at that price); then the guardrails' caps, re-checked when it is
+        committed ``submitting``, without its own first estimate. A refusal is kept in
+        ``refused`` for the caller."""
+
+        def reprice(row: LedgerRow) -> Repriced | None:
+            gift = next((g for g in self._catalog or () if g.id == row.gift_id), None)
+            if gift is None or row.estimate is None or row.request is None:
+                return None
+            request = SendRequest.model_validate(row.request)
+            estimate = estimate_cost(gift, request.address.country if request.address else None)
+            now = estimate.totals()
+            if now == row.estimate:
+                return None
+
+            def check(ledger: SendAdmission) -> str | None:
+                excess = rails.price_excess(gift, estimate) or _spend_excess(
+                    ledger, rails, now, excluding=row.number
+                )
+                if excess is None:
+                    return None
+                refused.append(excess)
+                return excess.message
+
+            return Repriced(planned=row.estimate, now=now, caps=None, check=check)
+
+        return reprice
 
     def _planned_row(self, checked: Checked, send_key: str) -> PlannedRow:
         request = checked.request
@@ -483,6 +509,10 @@ class SendDesk:
         assert checked.estimate is not None
         refusal = self.guardrails.gift_refusal(checked.gift, checked.estimate)
         if refusal:
+            # Recorded before the price moved: its row answers (sent, or checked again).
+            seen = await self._recorded(key, request_id, checked)
+            if seen is not None:
+                return seen
             raise Refusal(
                 Text("refused, nothing was sent: ", refusal),
                 over_cap=self.guardrails.gift_over_cap(checked.gift, checked.estimate),
@@ -635,6 +665,9 @@ class SendDesk:
                         Param("allow_send"),
                     )
                 )
+            if claimed.state is RowState.PLANNED:
+                # Recorded earlier: its price may have moved since (see _reprice).
+                await self.catalog(fresh=True)
             return await self._attempt(claimed, owner, self.guardrails)
         view = self._final(row)
         view.replayed = True
@@ -678,9 +711,15 @@ class SendDesk:
 
     async def _attempt(self, row: LedgerRow, owner: str, rails: Guardrails) -> SendView:
         """Send a row this call holds (commit ``submitting``, POST, commit the outcome) and
-        say what became of it."""
+        say what became of it. Its price is checked again as it is committed: a row
+        recorded earlier may cost more now."""
+        refused: list[OverCapError] = []
         attempt = SendAttempt(
-            self.client, self._db, owner=owner, on_gift_not_found=self._catalog_changed
+            self.client,
+            self._db,
+            owner=owner,
+            on_gift_not_found=self._catalog_changed,
+            reprice=self._reprice(rails, refused),
         )
         rules = AttemptRules(
             base_url=self.base_url,
@@ -714,6 +753,11 @@ class SendDesk:
         assert result.row is not None
         if result.outcome is Outcome.SENT:
             return view_of_row(result.row)
+        if result.row.state is RowState.SKIPPED and refused:
+            raise Refusal(
+                Text("refused, nothing was sent: ", result.row.error or "None"),
+                over_cap=refused[-1],
+            )
         return self._final(result.row)
 
     async def _catalog_changed(self, _row: LedgerRow) -> None:
@@ -858,3 +902,18 @@ class SendDesk:
         epoch = datetime.min.replace(tzinfo=UTC)
         views.sort(key=lambda v: v.attempted_at or epoch, reverse=True)
         return views[:limit]
+
+
+def _spend_excess(
+    ledger: SendAdmission, rails: Guardrails, totals: Totals, *, excluding: int | None = None
+) -> OverCapError | None:
+    """How one more send costing ``totals`` breaks the daily or the total cap, with this
+    server's other sends (``excluding`` one of its rows) at the price they were sent at."""
+    if not (rails.daily_cap or rails.total_cap):
+        return None
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return rails.spend_excess(
+        totals,
+        today=ledger.spend(source=MCP_SOURCE, since=midnight, excluding=excluding),
+        total=ledger.spend(source=MCP_SOURCE, excluding=excluding),
+    )
