@@ -63,6 +63,35 @@ async def test_a_request_id_is_checked_before_anything_else(
     assert sandbox.sends() == []
 
 
+async def test_a_retry_without_the_optional_metadata_is_the_same_request(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """An agent retrying a request_id often leaves out the optional metadata it sent the
+    first time: that is the same request (it used to be refused as "a different send").
+    Metadata that the retry does give must still match."""
+    with Ledger(f"sqlite:///{tmp_path / 'ledger.db'}") as ledger:
+        async with sandbox.async_client() as client:
+            desk = SendDesk(client, ledger, Guardrails(allow_send=True))
+            first = await desk.send(
+                request_id="r1",
+                gift_id=EGIFT,
+                recipient=ADA,
+                message="Hi",
+                metadata={"contact_id": "003XYZ"},
+            )
+            again = await desk.send(request_id="r1", gift_id=EGIFT, recipient=ADA, message="Hi")
+            assert (again.send_id, again.replayed) == (first.send_id, True)
+            with pytest.raises(Refusal, match="differs in metadata"):
+                await desk.send(
+                    request_id="r1",
+                    gift_id=EGIFT,
+                    recipient=ADA,
+                    message="Hi",
+                    metadata={"contact_id": "other"},
+                )
+    assert len(sandbox.sends()) == 1
+
+
 async def test_a_ledger_busy_for_a_moment_does_not_fail_a_send(
     sandbox: Sandbox, tmp_path: Path
 ) -> None:

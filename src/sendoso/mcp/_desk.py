@@ -576,6 +576,12 @@ class SendDesk:
     ) -> None:
         now = checked.request.model_dump(mode="json", exclude_none=True)
         before = dict(recorded or {})
+        # Metadata is optional and an agent's retry often leaves it out: a retry that gives
+        # none of its own (only the request_id this desk adds) means the recorded request.
+        if set(now.get("metadata") or {}) <= {REQUEST_ID_KEY}:
+            now["metadata"] = before.get("metadata", now.get("metadata"))
+            if now["metadata"] is None:
+                del now["metadata"]
         # Compared as normalised requests: the same call is recognised even if the catalog
         # changed since (its problems then would not make it another send).
         if now != before:
