@@ -61,6 +61,7 @@ __all__ = [
     "Kill",
     "ModeResult",
     "kill_schedule",
+    "record_processes",
     "run_chaos",
     "tally",
 ]
@@ -470,13 +471,23 @@ def _run_mode(
         result.problems.append(f"the run got stuck: {exc}")
     finally:
         runs.stop_all()
+    record_processes(result, runs, control)
+    if result.kills < config.kills:
+        result.problems.append(f"only {result.kills} of {config.kills} kills happened")
+    if result.budget:
+        _verify(result, runs, control, recipients, run_id, ledger, trusted=mode != "untrusted")
+    result.wall_seconds = round(time.monotonic() - started, 1)
+    return result
+
+
+def record_processes(result: ModeResult, runs: _Runs, control: SandboxControl) -> None:
+    """What a mode's CLI processes did (starts, kills, endings, crashes) and the faults the
+    sandbox injected meanwhile, into ``result``."""
     result.kills, result.starts = runs.kills, runs.starts
     result.endings = dict(Counter(runs.endings()))
     crashes = runs.crashes()
     if crashes:
         result.problems.append(f"the CLI crashed {len(crashes)} times: {crashes[0][:300]}")
-    if result.kills < config.kills:
-        result.problems.append(f"only {result.kills} of {config.kills} kills happened")
     stats = control.stats()
     result.faults = {
         "5xx": stats["faults"]["errors"],
@@ -485,10 +496,6 @@ def _run_mode(
         "401": int(stats["responses_by_status"].get("401", 0)),
         "tokens": stats["tokens_issued"],
     }
-    if result.budget:
-        _verify(result, runs, control, recipients, run_id, ledger, trusted=mode != "untrusted")
-    result.wall_seconds = round(time.monotonic() - started, 1)
-    return result
 
 
 def _budget(runs: _Runs, recipients: Recipients, share: Decimal) -> Decimal:

@@ -24,7 +24,6 @@ import random
 import shutil
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from chaos._harness import (
     _Stalled,
     _verify,
     _wait_for_posts,
+    record_processes,
 )
 from chaos._postgres import PostgresUnavailable, PrivateCluster, temporary_database
 from chaos._recipients import write_recipients
@@ -121,19 +121,7 @@ def ledger_failure_mode(
     except _Unavailable as exc:
         result.skipped = str(exc)
         return result
-    result.starts = runs.starts
-    result.endings = dict(Counter(runs.endings()))
-    crashes = runs.crashes()
-    if crashes:
-        result.problems.append(f"the CLI crashed {len(crashes)} times: {crashes[0][:300]}")
-    stats = control.stats()
-    result.faults = {
-        "5xx": stats["faults"]["errors"],
-        "dropped": stats["faults"]["drops"],
-        "429": stats["faults"]["rate_limited"],
-        "401": int(stats["responses_by_status"].get("401", 0)),
-        "tokens": stats["tokens_issued"],
-    }
+    record_processes(result, runs, control)
     result.wall_seconds = round(time.monotonic() - started, 1)
     return result
 

@@ -19,7 +19,6 @@ import random
 import subprocess
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +32,7 @@ from chaos._harness import (
     _Runs,
     _Stalled,
     _verify,
+    record_processes,
 )
 from chaos._recipients import EGIFT, PHYSICAL, write_recipients
 from sendoso.sandbox import SandboxControl
@@ -94,19 +94,7 @@ def run_outside_mode(
     finally:
         runs.stop_all()
         control.faults(token_error=0)
-    result.starts = runs.starts
-    result.endings = dict(Counter(runs.endings()))
-    crashes = runs.crashes()
-    if crashes:
-        result.problems.append(f"the CLI crashed {len(crashes)} times: {crashes[0][:300]}")
-    stats = control.stats()
-    result.faults = {
-        "5xx": stats["faults"]["errors"],
-        "dropped": stats["faults"]["drops"],
-        "429": stats["faults"]["rate_limited"],
-        "401": int(stats["responses_by_status"].get("401", 0)),
-        "tokens": stats["tokens_issued"],
-    }
+    record_processes(result, runs, control)
     _verify(result, runs, control, recipients, run_id, ledger, trusted=trusted)
     if mode == "token5xx":
         if result.unknown:
