@@ -7,6 +7,7 @@ any other call, and each answer is stored as it comes.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,12 +38,19 @@ class RefreshResult:
     #: Of the failures, sends the API does not know (e.g. a sandbox restarted without a
     #: database forgets every send it made).
     not_found: int = 0
-    errors: list[str] = field(default_factory=list)
+    #: (row, message) of the lowest-numbered failures, in row order: sends are asked about
+    #: concurrently, so they fail in any order, and a person reads a list by row.
+    _failures: list[tuple[int, str]] = field(default_factory=list, init=False, repr=False)
 
-    def fail(self, message: str) -> None:
+    @property
+    def errors(self) -> list[str]:
+        """Up to :data:`MAX_ERRORS_KEPT` failures, in row order, each naming its row."""
+        return [message for _, message in self._failures]
+
+    def fail(self, row: int, message: str) -> None:
         self.failed += 1
-        if len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append(message)
+        bisect.insort(self._failures, (row, message))
+        del self._failures[MAX_ERRORS_KEPT:]
 
 
 async def refresh_statuses(
@@ -79,10 +87,10 @@ async def refresh_statuses(
                     send = await client.sends.retrieve(row.send_id)
                 except NotFoundError:
                     result.not_found += 1
-                    result.fail(f"row {row.number}: send {row.send_id} was not found")
+                    result.fail(row.number, f"row {row.number}: send {row.send_id} was not found")
                     continue
                 except SendosoError as exc:
-                    result.fail(f"row {row.number}: {' '.join(str(exc).split())}")
+                    result.fail(row.number, f"row {row.number}: {' '.join(str(exc).split())}")
                     continue
                 if send.status != row.status:
                     result.changed += 1

@@ -58,12 +58,6 @@ def clock() -> float:
 _ERRORS_SHOWN = 10
 
 
-def _row_order(error: str) -> int:
-    """Refresh errors read "row N: …" and arrive in completion order; list them by row."""
-    head = error.removeprefix("row ").split(":", 1)[0]
-    return int(head) if head.isdigit() else 0
-
-
 def _progress_lines(json_output: bool) -> Callable[[int, int, str, str], None]:
     """Writes "sending: 120/300 (submitted 118, unknown 2), 9.8/s" to stderr at most every
     :data:`PROGRESS_EVERY` seconds, unless stderr is a terminal (the bar is shown there)."""
@@ -442,7 +436,7 @@ def show_status(ledger: Ledger, run_id: str, result: RefreshResult, json_output:
     console().print(kv_table(rows, title=f"Run {run_id}: statuses"))
     if result.failed:
         error_console().print(f"[red]{plural(result.failed, 'send')} could not be refreshed:[/red]")
-    shown = sorted(result.errors, key=_row_order)[:_ERRORS_SHOWN]
+    shown = result.errors[:_ERRORS_SHOWN]
     for error in shown:
         error_console().print(f"  - {text(error)}")
     if result.failed > len(shown):
